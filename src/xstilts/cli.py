@@ -1,0 +1,177 @@
+"""Command line: `xstilts run | status | results | report | tasks | models` on a study file.
+Each command loads and validates the study first, so a bad file fails before any work starts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xstilts.study import Study, StudyError, load_study
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+StudyArg = Annotated[Path, typer.Argument(help="The study TOML file.")]
+
+
+def _load(path: Path) -> Study:
+    try:
+        return load_study(path)
+    except StudyError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _table(frame: pd.DataFrame, title: str, pct: bool = True) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "fi" else "left")
+    for _, row in frame.iterrows():
+        cells = []
+        for col in frame.columns:
+            v = row[col]
+            if isinstance(v, float):
+                cells.append(f"{100 * v:.1f}" if pct else f"{v:.3f}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    return table
+
+
+def print_results(study: Study, results: pd.DataFrame) -> None:
+    from xstilts.results import wide_table
+
+    for split in study.study.splits:
+        wide = wide_table(results, split)
+        if not wide.empty:
+            console.print(_table(wide, f"PAWS-X zero-shot accuracy (%), {split}"))
+
+
+@app.command()
+def run(
+    study_file: StudyArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+) -> None:
+    """Run every stage of the study that is not finished yet, then print the results table."""
+    from xstilts.executors.local import execute_plan
+    from xstilts.plan import build_plan
+    from xstilts.results import collect_results
+    from xstilts.store import Store
+
+    study = _load(study_file)
+    started = time.perf_counter()
+    plan = build_plan(study)
+    out_dir = study.output_dir()
+    store = Store(out_dir)
+    todo = [s for s in plan.ordered_stages() if not store.is_done(s.key)]
+    console.print(
+        f"study [bold]{study.study.name}[/bold]: {len(plan.runs)} runs, "
+        f"{len(plan.stages)} stages ({len(plan.stages) - len(todo)} done, {len(todo)} to run); "
+        f"output {out_dir}"
+    )
+    if dry_run:
+        for stage in todo:
+            console.print(f"  {stage.kind:12s} {stage.key}  {stage.label}")
+        return
+    report = execute_plan(plan, store, console)
+    results = collect_results(plan, store, out_dir)
+    print_results(study, results)
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"ran {len(report.ran)} stages, reused {len(report.reused)}, failed {len(report.failed)}, "
+        f"blocked {len(report.blocked)}, left to other workers {len(report.busy)} "
+        f"in {elapsed:.1f}s; results in {out_dir / 'results.csv'}"
+    )
+    if report.failed or report.blocked:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(study_file: StudyArg) -> None:
+    """Show done / running / pending / failed runs."""
+    from xstilts.plan import build_plan
+    from xstilts.results import run_status
+    from xstilts.store import Store
+
+    study = _load(study_file)
+    plan = build_plan(study)
+    store = Store(study.output_dir())
+    table = Table(title=f"study {study.study.name}")
+    for col in ("run", "model", "condition", "seed", "status", "detail"):
+        table.add_column(col)
+    counts: dict[str, int] = {}
+    colours = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
+    for run in plan.runs:
+        st = run_status(run, store)
+        counts[st.status] = counts.get(st.status, 0) + 1
+        table.add_row(
+            run.run_id, run.model.name, run.condition.name, str(run.seed),
+            f"[{colours[st.status]}]{st.status}[/]", st.detail,
+        )  # fmt: skip
+    console.print(table)
+    console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@app.command()
+def results(
+    study_file: StudyArg,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the tidy CSV instead.")] = False,
+) -> None:
+    """Print the results table (accuracy per language, averages incl. and excl. English)."""
+    study = _load(study_file)
+    path = study.output_dir() / "results.csv"
+    if not path.exists():
+        console.print(f"[red]{path} not found: run `xstilts run {study_file}` first[/red]")
+        raise typer.Exit(1)
+    frame = pd.read_csv(path)
+    if csv:
+        sys.stdout.write(frame.to_csv(index=False))
+        return
+    print_results(study, frame)
+
+
+@app.command()
+def tasks() -> None:
+    """List every registered task with its category, head, metric and data source."""
+    from xstilts.tasks.registry import all_tasks
+
+    table = Table(title="tasks")
+    for col in ("name", "category", "head", "labels", "metric", "source", "hub dataset"):
+        table.add_column(col)
+    for task in all_tasks():
+        s = task.spec
+        table.add_row(
+            s.name, s.category, s.head, str(len(s.labels)), s.metric, s.source, s.hf_dataset or ""
+        )
+    console.print(table)
+
+
+@app.command()
+def models() -> None:
+    """List model sources and ladder presets."""
+    from xstilts.models.sources import PRESETS, known_sources
+
+    console.print("model sources: " + ", ".join(sorted(known_sources())))
+    table = Table(title="presets")
+    table.add_column("name")
+    table.add_column("details")
+    for name, info in PRESETS.items():
+        table.add_row(name, str(info))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,38 @@
+"""Content hashes that key every cached stage.
+A key is the SHA-256 of a canonical JSON document of everything that determines a stage's output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, paths as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def content_key(kind: str, payload: dict[str, Any]) -> str:
+    """The stage key: kind plus a 20-hex-digit digest of the canonical payload."""
+    digest = hashlib.sha256(canonical_json({"kind": kind, **payload}).encode("utf-8")).hexdigest()
+    return f"{kind}-{digest[:20]}"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, memoised per (path, size, mtime) within the process."""
+    p = Path(path).resolve()
+    st = p.stat()
+    memo = (str(p), st.st_size, st.st_mtime_ns)
+    cached = _FILE_HASHES.get(memo)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    _FILE_HASHES[memo] = digest = h.hexdigest()
+    return digest

@@ -1,0 +1,270 @@
+"""What each stage does: import an encoder, train on an intermediate task, fine-tune on English
+PAWS-X with English-dev checkpoint selection, evaluate zero-shot. Each writes one artifact folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from xstilts.data.overlap import check_no_eval_overlap
+from xstilts.data.pawsx import read_pawsx_tsv
+from xstilts.evaluate import majority_baseline, predict_logits, softmax, task_metric
+from xstilts.heads import EncoderWithHead, load_encoder, load_state, save_state
+from xstilts.models.params import count_parameters
+from xstilts.models.sources import materialize_encoder
+from xstilts.plan import Stage
+from xstilts.store import atomic_write_json
+from xstilts.study import Study
+from xstilts.tasks.registry import get_task
+from xstilts.train import TrainOutcome, train_model
+
+OnStep = Callable[[str, int, int, float], None]
+"""Progress callback: (phase label, step, total, loss)."""
+
+PREDICTION_COLUMNS = ("example_id", "lang", "split", "gold", "pred", "prob")
+
+
+def _tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    tok = AutoTokenizer.from_pretrained(path)
+    if not tok.is_fast:
+        raise TypeError(f"{path}: xstilts needs a fast tokenizer (word alignment, offsets)")
+    return tok
+
+
+def sample_budget(n: int, budget: int | None, seed: int) -> np.ndarray:
+    """Indices of the examples a phase trains on: all of them, or `budget` drawn without
+    replacement with a seeded generator (sorted, so the file order is kept)."""
+    if budget is None or budget >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, n, budget])
+    return np.sort(rng.choice(n, size=budget, replace=False))
+
+
+def _subset(examples: Sequence[Any], limit: int | None, seed: int) -> list[Any]:
+    return [examples[i] for i in sample_budget(len(examples), limit, seed)]
+
+
+def _save_encoder(model: EncoderWithHead, tokenizer: PreTrainedTokenizerBase, out: Path) -> None:
+    model.encoder.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+# -- stage: encoder -----------------------------------------------------------------------------
+def run_encoder_stage(stage: Stage, out: Path) -> dict[str, Any]:
+    spec = stage.spec
+    enc_dir = materialize_encoder(spec["source"], spec["path"], spec["layers"], out / "encoder")
+    counts = count_parameters(load_encoder(enc_dir, dropout=0.0))
+    summary = {"params": counts.to_json() if hasattr(counts, "to_json") else vars(counts)}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+# -- stage: intermediate ------------------------------------------------------------------------
+def run_intermediate_stage(
+    stage: Stage, study: Study, upstream: Path, work: Path, out: Path, on_step: OnStep
+) -> dict[str, Any]:
+    spec = stage.spec
+    hp = study.intermediate
+    seed = int(spec["seed"])
+    data_dir = study.data_dir()
+    if len(spec["tasks"]) != 1:
+        raise NotImplementedError(
+            f"{stage.label}: multi-task intermediate training is not implemented yet "
+            f"(tasks {spec['tasks']}); use one task per condition"
+        )
+    task = get_task(spec["tasks"][0])
+    tokenizer = _tokenizer(upstream / "encoder")
+    train_all = task.examples(data_dir, "train")
+    used = sample_budget(len(train_all), hp.max_train_examples, seed)
+    train = task.encode([train_all[i] for i in used], tokenizer, hp.max_length)
+    dev = task.encode(
+        _subset(task.examples(data_dir, "dev"), hp.max_eval_examples, seed),
+        tokenizer,
+        hp.max_length,
+    )
+    model = EncoderWithHead(
+        load_encoder(upstream / "encoder", hp.dropout), task.spec.head, task.num_labels, hp.dropout
+    )
+
+    def dev_metric(m: EncoderWithHead) -> float:
+        logits = predict_logits(m, dev, batch_size=128, pad_id=tokenizer.pad_token_id)
+        return task_metric(task.spec.metric, dev, logits)
+
+    outcome = train_model(
+        model,
+        train,
+        hp,
+        seed,
+        work,
+        pad_id=tokenizer.pad_token_id,
+        evaluate=dev_metric if hp.eval_every else None,
+        on_step=lambda s, t, loss: on_step(stage.label, s, t, loss),
+    )
+    final = dev_metric(model)
+    _save_encoder(model, tokenizer, out / "encoder")
+    summary = {
+        "task": task.spec.name,
+        "category": task.spec.category,
+        "metric": task.spec.metric,
+        "dev_metric": final,
+        "dev_baseline": majority_baseline(task.spec.metric, dev),
+        "dev_n": len(dev),
+        "train_examples": len(train),
+        "train_available": len(train_all),
+        "train_meta": train.meta,
+        "training": outcome.to_json(),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / "train_examples.json", {"task": task.spec.name, "ids": train.ids})
+    return summary
+
+
+# -- stage: target (English PAWS-X) -------------------------------------------------------------
+def run_target_stage(
+    stage: Stage, study: Study, upstream: Path, work: Path, out: Path, on_step: OnStep
+) -> dict[str, Any]:
+    hp = study.target
+    seed = int(stage.spec["seed"])
+    paths = stage.paths
+    train_file = read_pawsx_tsv(paths["train"])
+    eval_sets = {
+        key.split(":", 1)[1]: read_pawsx_tsv(p).examples
+        for key, p in paths.items()
+        if key.startswith("overlap:")
+    }
+    overlap = check_no_eval_overlap(
+        paths["train"], train_file.examples, eval_sets, max_fraction=hp.max_eval_overlap
+    )
+    tokenizer = _tokenizer(upstream / "encoder")
+    used = sample_budget(len(train_file.examples), hp.max_train_examples, seed)
+    pawsx = get_task("pawsx")
+    train = pawsx.encode([train_file.examples[i] for i in used], tokenizer, hp.max_length)
+    en_dev_examples = read_pawsx_tsv(paths["en_dev"]).examples
+    dev = pawsx.encode(
+        _subset(en_dev_examples, hp.max_eval_examples, seed), tokenizer, hp.max_length
+    )
+    model = EncoderWithHead(
+        load_encoder(upstream / "encoder", hp.dropout), "classification", 2, hp.dropout
+    )
+
+    def en_dev_accuracy(m: EncoderWithHead) -> float:
+        logits = predict_logits(m, dev, batch_size=128, pad_id=tokenizer.pad_token_id)
+        return task_metric("accuracy", dev, logits)
+
+    outcome: TrainOutcome = train_model(
+        model,
+        train,
+        hp,
+        seed,
+        work,
+        pad_id=tokenizer.pad_token_id,
+        evaluate=en_dev_accuracy,
+        on_step=lambda s, t, loss: on_step(stage.label, s, t, loss),
+    )
+    _save_encoder(model, tokenizer, out / "encoder")
+    save_state(model.head, out / "head.safetensors")
+    summary = {
+        "selected_on": "en dev accuracy",
+        "en_dev_accuracy": outcome.best_metric,
+        "selected_step": outcome.best_step,
+        "en_dev_n": len(dev),
+        "train_examples": len(train),
+        "train_available": len(train_file.examples),
+        "train_ns_pairs": train_file.ns_pairs,
+        "eval_overlap_fraction": getattr(overlap, "fraction", None),
+        "training": outcome.to_json(),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_json(out / "train_examples.json", {"ids": train.ids})
+    return summary
+
+
+# -- stage: evaluate ----------------------------------------------------------------------------
+def load_target_model(target_dir: Path) -> tuple[EncoderWithHead, PreTrainedTokenizerBase]:
+    model = EncoderWithHead(load_encoder(target_dir / "encoder", 0.0), "classification", 2, 0.0)
+    load_state(model.head, target_dir / "head.safetensors")
+    return model, _tokenizer(target_dir / "encoder")
+
+
+def run_evaluate_stage(
+    stage: Stage, study: Study, upstream: Path, out: Path, on_file: Callable[[str], None]
+) -> dict[str, Any]:
+    """Zero-shot evaluation: every language's dev and test in one length-sorted pass per language."""
+    settings = study.evaluation
+    model, tokenizer = load_target_model(upstream)
+    by_lang: dict[str, list[tuple[str, Path]]] = {}
+    for key, path in stage.paths.items():
+        lang, split = key.split("/")
+        by_lang.setdefault(lang, []).append((split, path))
+    frames, metrics = [], []
+    for lang, files in sorted(by_lang.items()):
+        examples, splits, golds = [], [], []
+        ns_pairs: dict[str, int] = {}
+        majority: dict[str, float] = {}
+        for split, path in sorted(files):
+            pf = read_pawsx_tsv(path)
+            chosen = _subset(pf.examples, settings.max_examples_per_file, 0)
+            examples.extend(chosen)
+            splits.extend([split] * len(chosen))
+            golds.extend(ex.label for ex in chosen)
+            ns_pairs[split] = sum(1 for ex in chosen if "NS" in (ex.text_a, ex.text_b))
+            counts = np.bincount([ex.label for ex in chosen], minlength=2)
+            majority[split] = float(counts.max() / max(1, counts.sum()))
+        data = get_task("pawsx").encode(examples, tokenizer, settings.max_length)
+        logits = np.stack(
+            predict_logits(
+                model,
+                data,
+                batch_size=settings.batch_size,
+                pad_id=tokenizer.pad_token_id,
+                precision=settings.precision,
+            )
+        )
+        prob = softmax(logits)[:, 1]
+        frame = pd.DataFrame(
+            {
+                "example_id": data.ids,
+                "lang": lang,
+                "split": splits,
+                "gold": np.asarray(golds, dtype=np.int8),
+                "pred": logits.argmax(-1).astype(np.int8),
+                "prob": prob.astype(np.float32),
+            }
+        )
+        frames.append(frame)
+        for split, part in frame.groupby("split", sort=True):
+            metrics.append(
+                {
+                    "lang": lang,
+                    "split": split,
+                    "accuracy": float((part["gold"] == part["pred"]).mean()),
+                    "n": len(part),
+                    "majority_rate": majority[str(split)],
+                    "ns_pairs": ns_pairs[str(split)],
+                    "pred_positive_rate": float(part["pred"].mean()),
+                }
+            )
+        on_file(lang)
+    predictions = pd.concat(frames, ignore_index=True)
+    predictions.to_parquet(out / "predictions.parquet", index=False)
+    summary = {"metrics": metrics}
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def read_summary(stage_dir: Path) -> dict[str, Any]:
+    return json.loads((stage_dir / "summary.json").read_text())
+
+
+def copy_predictions(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dest)

