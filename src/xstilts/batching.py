@@ -101,3 +101,70 @@ def collate(dataset: EncodedDataset, indices: np.ndarray, pad_id: int) -> dict[s
     else:
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
     return batch
+
+
+def mixing_weights(
+    sizes: dict[str, int], sampling: str, temperature: float = 1.0
+) -> dict[str, float]:
+    """Probability of drawing each task's next batch (as in jiant): proportional to its size,
+    to size^(1/T) ("temperature"), or uniform."""
+    names = sorted(sizes)
+    if sampling == "uniform":
+        raw = np.ones(len(names))
+    elif sampling == "proportional":
+        raw = np.array([sizes[n] for n in names], dtype=float)
+    elif sampling == "temperature":
+        raw = np.array([sizes[n] for n in names], dtype=float) ** (1.0 / temperature)
+    else:
+        raise ValueError(
+            f"unknown sampling {sampling!r}; expected proportional, temperature or uniform"
+        )
+    return dict(zip(names, (raw / raw.sum()).tolist(), strict=True))
+
+
+@dataclass
+class TaskMix:
+    """The training data of a phase: one encoded dataset per task and how batches are drawn.
+
+    An epoch has as many batches as all tasks together; with one task it is that task's
+    `batch_order`. With several, each step's task is drawn from the mixing weights, and a
+    task whose batches run out starts a fresh shuffled pass over its data."""
+
+    datasets: dict[str, EncodedDataset]
+    sampling: str = "proportional"
+    temperature: float = 2.0
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets.values())
+
+    def weights(self) -> dict[str, float]:
+        return mixing_weights(
+            {k: len(v) for k, v in self.datasets.items()}, self.sampling, self.temperature
+        )
+
+    def epoch_batches(self, batch_size: int, seed: int, epoch: int) -> list[tuple[str, np.ndarray]]:
+        names = sorted(self.datasets)
+        if len(names) == 1:
+            data = self.datasets[names[0]]
+            return [(names[0], b) for b in batch_order(data.lengths, batch_size, seed, epoch)]
+        weights = self.weights()
+        passes = {n: 0 for n in names}
+        queues: dict[str, list[np.ndarray]] = {n: [] for n in names}
+
+        def next_batch(name: str) -> np.ndarray:
+            if not queues[name]:
+                sub_epoch = epoch * 1000 + passes[name]
+                passes[name] += 1
+                lengths = self.datasets[name].lengths
+                queues[name] = batch_order(
+                    lengths, batch_size, seed + 7919 * names.index(name), sub_epoch
+                )
+            return queues[name].pop(0)
+
+        total = sum(-(-len(self.datasets[n]) // batch_size) for n in names)
+        rng = np.random.default_rng([seed, epoch, 99])
+        picks = rng.choice(len(names), size=total, p=[weights[n] for n in names])
+        return [(names[i], next_batch(names[i])) for i in picks]
+
+    def collate(self, task: str, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+        return collate(self.datasets[task], indices, pad_id)

@@ -17,7 +17,17 @@ from rich.table import Table
 from xstilts.study import Study, StudyError, load_study
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Keep library progress bars and warnings out of xstilts' own progress display."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 StudyArg = Annotated[Path, typer.Argument(help="The study TOML file.")]
 
@@ -168,10 +178,5 @@ def models() -> None:
     console.print(table)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    app()

@@ -18,6 +18,7 @@ def predict_logits(
     model: EncoderWithHead,
     data: EncodedDataset,
     *,
+    task: str | None = None,
     batch_size: int,
     pad_id: int,
     precision: str = "bf16",
@@ -33,7 +34,7 @@ def predict_logits(
         batch = collate(data, indices, pad_id)
         batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         with autocast:
-            _, logits = model(batch)
+            _, logits = model(batch, task)
         logits_np = logits.float().cpu().numpy()
         for row, i in enumerate(indices):
             if data.head in ("tagging", "span"):

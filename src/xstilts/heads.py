@@ -76,47 +76,59 @@ HEADS: dict[str, type[nn.Module]] = {
 
 
 class EncoderWithHead(nn.Module):
-    """An encoder plus one task head; `forward(batch)` returns (loss, logits)."""
+    """An encoder plus one head per task; `forward(batch, task)` returns (loss, logits).
 
-    def __init__(self, encoder: PreTrainedModel, head_kind: str, num_labels: int, dropout: float):
+    Single-task phases have one head; multi-task intermediate training has one per task,
+    all sharing the encoder. Only the encoder is carried to the next phase."""
+
+    def __init__(self, encoder: PreTrainedModel, heads: dict[str, tuple[str, int]], dropout: float):
         super().__init__()
         self.encoder = encoder
-        self.head_kind = head_kind
-        self.num_labels = num_labels
-        self.head = HEADS[head_kind](encoder.config.hidden_size, num_labels, dropout)
+        self.kinds = {task: kind for task, (kind, _) in heads.items()}
+        hidden = encoder.config.hidden_size
+        self.heads = nn.ModuleDict(
+            {task: HEADS[kind](hidden, n, dropout) for task, (kind, n) in heads.items()}
+        )
+        self.default_task = next(iter(heads))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def forward(
+        self, batch: dict[str, torch.Tensor], task: str | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        task = task or self.default_task
+        kind = self.kinds[task]
         input_ids = batch["input_ids"]
         attention_mask = batch["attention_mask"]
         n_choices = 0
-        if self.head_kind == "multiple_choice":
+        if kind == "multiple_choice":
             n_choices = input_ids.shape[1]
             input_ids = input_ids.flatten(0, 1)
             attention_mask = attention_mask.flatten(0, 1)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.head(hidden)
-        if self.head_kind == "multiple_choice":
+        logits = self.heads[task](hidden)
+        if kind == "multiple_choice":
             logits = logits.view(-1, n_choices)
         labels = batch.get("labels")
         if labels is None:
             return None, logits
-        return self.loss(logits, labels, batch), logits
+        return head_loss(kind, logits, labels, batch), logits
 
-    def loss(
-        self, logits: torch.Tensor, labels: torch.Tensor, batch: dict[str, torch.Tensor]
-    ) -> torch.Tensor:
-        logits = logits.float()
-        if self.head_kind == "span":
-            start, end = logits.unbind(-1)
-            return (
-                F.cross_entropy(start, batch["start_positions"])
-                + F.cross_entropy(end, batch["end_positions"])
-            ) / 2
-        if self.head_kind == "tagging":
-            return F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
-            )
-        return F.cross_entropy(logits, labels)
+
+def head_loss(
+    kind: str, logits: torch.Tensor, labels: torch.Tensor, batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
+    """Cross-entropy for each head kind (tagging ignores IGNORE_INDEX; spans average start/end)."""
+    logits = logits.float()
+    if kind == "span":
+        start, end = logits.unbind(-1)
+        return (
+            F.cross_entropy(start, batch["start_positions"])
+            + F.cross_entropy(end, batch["end_positions"])
+        ) / 2
+    if kind == "tagging":
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
+        )
+    return F.cross_entropy(logits, labels)
 
 
 def load_encoder(path: Path, dropout: float) -> PreTrainedModel:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from xstilts.batching import EncodedDataset, TaskMix
 from xstilts.data.overlap import check_no_eval_overlap
 from xstilts.data.pawsx import read_pawsx_tsv
 from xstilts.evaluate import majority_baseline, predict_logits, softmax, task_metric
@@ -67,62 +68,91 @@ def run_encoder_stage(stage: Stage, out: Path) -> dict[str, Any]:
 
 
 # -- stage: intermediate ------------------------------------------------------------------------
+def budget_shares(budget: int, tasks: Sequence[str]) -> dict[str, int]:
+    """Split an example budget equally between tasks (the first ones get the remainder)."""
+    base, extra = divmod(budget, len(tasks))
+    return {t: base + (1 if i < extra else 0) for i, t in enumerate(tasks)}
+
+
 def run_intermediate_stage(
     stage: Stage, study: Study, upstream: Path, work: Path, out: Path, on_step: OnStep
 ) -> dict[str, Any]:
+    """Train the encoder on one or more English tasks (each with its own head), keep the encoder."""
     spec = stage.spec
     hp = study.intermediate
     seed = int(spec["seed"])
     data_dir = study.data_dir()
-    if len(spec["tasks"]) != 1:
-        raise NotImplementedError(
-            f"{stage.label}: multi-task intermediate training is not implemented yet "
-            f"(tasks {spec['tasks']}); use one task per condition"
-        )
-    task = get_task(spec["tasks"][0])
+    names: list[str] = list(spec["tasks"])
     tokenizer = _tokenizer(upstream / "encoder")
-    train_all = task.examples(data_dir, "train")
-    used = sample_budget(len(train_all), hp.max_train_examples, seed)
-    train = task.encode([train_all[i] for i in used], tokenizer, hp.max_length)
-    dev = task.encode(
-        _subset(task.examples(data_dir, "dev"), hp.max_eval_examples, seed),
-        tokenizer,
-        hp.max_length,
-    )
-    model = EncoderWithHead(
-        load_encoder(upstream / "encoder", hp.dropout), task.spec.head, task.num_labels, hp.dropout
-    )
+    shares = budget_shares(hp.budget_size, names) if hp.budget == "examples" else {}
+    train_sets: dict[str, EncodedDataset] = {}
+    dev_sets: dict[str, EncodedDataset] = {}
+    used: dict[str, list[str]] = {}
+    per_task: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(names):
+        task = get_task(name)
+        available = task.examples(data_dir, "train")
+        limit = shares.get(name, hp.max_train_examples)
+        chosen = sample_budget(len(available), limit, seed + 1000 * i)
+        train_sets[name] = task.encode([available[j] for j in chosen], tokenizer, hp.max_length)
+        dev_sets[name] = task.encode(
+            _subset(task.examples(data_dir, "dev"), hp.max_eval_examples, seed),
+            tokenizer,
+            hp.max_length,
+        )
+        used[name] = train_sets[name].ids
+        per_task[name] = {
+            "category": task.spec.category,
+            "metric": task.spec.metric,
+            "train_available": len(available),
+            "train_examples": len(chosen),
+            "budget_share": limit,
+            "budget_met": limit is None or len(chosen) >= limit,
+            "train_meta": train_sets[name].meta,
+        }
+    heads = {n: (get_task(n).spec.head, get_task(n).num_labels) for n in names}
+    model = EncoderWithHead(load_encoder(upstream / "encoder", hp.dropout), heads, hp.dropout)
+    mix = TaskMix(train_sets, sampling=spec["sampling"], temperature=spec["temperature"])
+    phase = hp.model_copy(update={"max_steps": hp.budget_size}) if hp.budget == "steps" else hp
 
-    def dev_metric(m: EncoderWithHead) -> float:
-        logits = predict_logits(m, dev, batch_size=128, pad_id=tokenizer.pad_token_id)
-        return task_metric(task.spec.metric, dev, logits)
+    def dev_metrics(m: EncoderWithHead) -> dict[str, float]:
+        out_metrics = {}
+        for name, dev in dev_sets.items():
+            logits = predict_logits(
+                m, dev, task=name, batch_size=128, pad_id=tokenizer.pad_token_id
+            )
+            out_metrics[name] = task_metric(get_task(name).spec.metric, dev, logits)
+        return out_metrics
+
+    def mean_dev_metric(m: EncoderWithHead) -> float:
+        return float(np.mean(list(dev_metrics(m).values())))
 
     outcome = train_model(
         model,
-        train,
-        hp,
+        mix,
+        phase,
         seed,
         work,
         pad_id=tokenizer.pad_token_id,
-        evaluate=dev_metric if hp.eval_every else None,
+        evaluate=mean_dev_metric if hp.eval_every else None,
         on_step=lambda s, t, loss: on_step(stage.label, s, t, loss),
     )
-    final = dev_metric(model)
+    final = dev_metrics(model)
+    for name in names:
+        per_task[name]["dev_metric"] = final[name]
+        per_task[name]["dev_baseline"] = majority_baseline(
+            get_task(name).spec.metric, dev_sets[name]
+        )
+        per_task[name]["dev_n"] = len(dev_sets[name])
     _save_encoder(model, tokenizer, out / "encoder")
     summary = {
-        "task": task.spec.name,
-        "category": task.spec.category,
-        "metric": task.spec.metric,
-        "dev_metric": final,
-        "dev_baseline": majority_baseline(task.spec.metric, dev),
-        "dev_n": len(dev),
-        "train_examples": len(train),
-        "train_available": len(train_all),
-        "train_meta": train.meta,
+        "tasks": per_task,
+        "budget": {"kind": hp.budget, "size": hp.budget_size},
+        "mixing_weights": mix.weights(),
         "training": outcome.to_json(),
     }
     atomic_write_json(out / "summary.json", summary)
-    atomic_write_json(out / "train_examples.json", {"task": task.spec.name, "ids": train.ids})
+    atomic_write_json(out / "train_examples.json", used)
     return summary
 
 
@@ -151,7 +181,7 @@ def run_target_stage(
         _subset(en_dev_examples, hp.max_eval_examples, seed), tokenizer, hp.max_length
     )
     model = EncoderWithHead(
-        load_encoder(upstream / "encoder", hp.dropout), "classification", 2, hp.dropout
+        load_encoder(upstream / "encoder", hp.dropout), {"pawsx": ("classification", 2)}, hp.dropout
     )
 
     def en_dev_accuracy(m: EncoderWithHead) -> float:
@@ -160,7 +190,7 @@ def run_target_stage(
 
     outcome: TrainOutcome = train_model(
         model,
-        train,
+        TaskMix({"pawsx": train}),
         hp,
         seed,
         work,
@@ -169,7 +199,7 @@ def run_target_stage(
         on_step=lambda s, t, loss: on_step(stage.label, s, t, loss),
     )
     _save_encoder(model, tokenizer, out / "encoder")
-    save_state(model.head, out / "head.safetensors")
+    save_state(model.heads["pawsx"], out / "head.safetensors")
     summary = {
         "selected_on": "en dev accuracy",
         "en_dev_accuracy": outcome.best_metric,
@@ -188,8 +218,10 @@ def run_target_stage(
 
 # -- stage: evaluate ----------------------------------------------------------------------------
 def load_target_model(target_dir: Path) -> tuple[EncoderWithHead, PreTrainedTokenizerBase]:
-    model = EncoderWithHead(load_encoder(target_dir / "encoder", 0.0), "classification", 2, 0.0)
-    load_state(model.head, target_dir / "head.safetensors")
+    model = EncoderWithHead(
+        load_encoder(target_dir / "encoder", 0.0), {"pawsx": ("classification", 2)}, 0.0
+    )
+    load_state(model.heads["pawsx"], target_dir / "head.safetensors")
     return model, _tokenizer(target_dir / "encoder")
 
 

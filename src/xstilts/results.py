@@ -73,21 +73,28 @@ def result_rows(run: RunPlan, store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def intermediate_row(run: RunPlan, store: Store) -> dict[str, Any] | None:
+def intermediate_rows(run: RunPlan, store: Store) -> list[dict[str, Any]]:
+    """One row per task of the run's intermediate phase: its dev metric and the baseline."""
     if run.intermediate_key is None:
-        return None
+        return []
     s = read_summary(store.stage_dir(run.intermediate_key))
-    return {
-        "model": run.model.name,
-        "condition": run.condition.name,
-        "task": s["task"],
-        "seed": run.seed,
-        "metric": s["metric"],
-        "value": s["dev_metric"],
-        "baseline": s["dev_baseline"],
-        "dev_n": s["dev_n"],
-        "train_examples": s["train_examples"],
-    }
+    return [
+        {
+            "run_id": run.run_id,
+            "model": run.model.name,
+            "condition": run.condition.name,
+            "task": task,
+            "category": t["category"],
+            "seed": run.seed,
+            "metric": t["metric"],
+            "value": t["dev_metric"],
+            "baseline": t["dev_baseline"],
+            "dev_n": t["dev_n"],
+            "train_examples": t["train_examples"],
+            "budget_met": t["budget_met"],
+        }
+        for task, t in s["tasks"].items()
+    ]
 
 
 def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
@@ -100,8 +107,7 @@ def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
         run_rows = result_rows(run, store)
         store.put_results(run_rows)
         rows.extend(run_rows)
-        if (row := intermediate_row(run, store)) is not None:
-            inter.append(row)
+        inter.extend(intermediate_rows(run, store))
         copy_predictions(
             store.stage_dir(run.evaluate_key) / "predictions.parquet",
             out_dir / "predictions" / f"{run.run_id}.parquet",

@@ -107,6 +107,25 @@ class PhaseHParams(_Strict):
     checkpoint_every: Annotated[int, Field(ge=1)] = 200
 
 
+class IntermediatePhase(PhaseHParams):
+    """Intermediate training. `budget` matches the training budget across conditions, so dataset
+    size does not confound the syntactic/semantic comparison: "examples" draws `budget_size`
+    examples per condition without replacement (split equally between the tasks of a multi-task
+    condition), "steps" trains every condition for exactly `budget_size` optimizer steps, "off"
+    uses all data for `epochs`."""
+
+    budget: Literal["examples", "steps", "off"] = "examples"
+    budget_size: Annotated[int, Field(ge=1)] = 2000
+
+    @model_validator(mode="after")
+    def _one_way_to_size(self) -> IntermediatePhase:
+        if self.budget != "off" and self.max_train_examples is not None:
+            raise ValueError("max_train_examples conflicts with budget; set budget_size instead")
+        if self.budget == "steps" and self.max_steps is not None:
+            raise ValueError("max_steps conflicts with budget = 'steps'; set budget_size instead")
+        return self
+
+
 class TargetPhase(PhaseHParams):
     """English PAWS training; `train_file` is relative to the data dir unless absolute."""
 
@@ -125,7 +144,7 @@ class Study(_Strict):
     study: StudyMeta
     models: Annotated[list[ModelRung], Field(min_length=1)]
     conditions: Annotated[list[Condition], Field(min_length=1)]
-    intermediate: PhaseHParams = PhaseHParams()
+    intermediate: IntermediatePhase = IntermediatePhase()
     target: TargetPhase = TargetPhase()
     evaluation: EvaluationSettings = EvaluationSettings()
     source_path: Path | None = Field(default=None, exclude=True)

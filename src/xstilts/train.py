@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import get_linear_schedule_with_warmup
 
-from xstilts.batching import EncodedDataset, batch_order, collate
+from xstilts.batching import TaskMix
 from xstilts.heads import EncoderWithHead, load_state, save_state
 from xstilts.store import atomic_write_json
 from xstilts.study import PhaseHParams
@@ -47,9 +47,10 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def total_optimizer_steps(n_examples: int, hp: PhaseHParams) -> int:
-    """Optimizer steps for the phase: `max_steps` if set, else epochs × ceil(n / effective batch)."""
-    per_epoch = math.ceil(n_examples / (hp.batch_size * hp.grad_accum))
+def total_optimizer_steps(batches_per_epoch: int, hp: PhaseHParams) -> int:
+    """Optimizer steps for the phase: `max_steps` if set, else epochs × steps per epoch, where an
+    epoch ends with a (possibly shorter) accumulation group."""
+    per_epoch = math.ceil(batches_per_epoch / hp.grad_accum)
     if hp.max_steps is not None:
         return hp.max_steps
     return max(1, math.ceil(hp.epochs * per_epoch))
@@ -72,7 +73,7 @@ def make_optimizer(model: torch.nn.Module, hp: PhaseHParams) -> torch.optim.Adam
 
 def train_model(
     model: EncoderWithHead,
-    data: EncodedDataset,
+    data: TaskMix,
     hp: PhaseHParams,
     seed: int,
     work_dir: Path,
@@ -91,13 +92,14 @@ def train_model(
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
     torch.manual_seed(seed)
     optimizer = make_optimizer(model, hp)
-    total = total_optimizer_steps(len(data), hp)
+    total = total_optimizer_steps(len(data.epoch_batches(hp.batch_size, seed, 0)), hp)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
     eval_every = hp.eval_every or total
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=hp.precision == "bf16")
 
-    state = {"step": 0, "micro": 0, "examples": 0, "best_metric": None, "best_step": None,
-             "history": [], "seconds": 0.0, "loss": float("nan")}  # fmt: skip
+    state = {"step": 0, "micro": 0, "epoch": 0, "epoch_start": 0, "examples": 0,
+             "best_metric": None, "best_step": None, "history": [], "seconds": 0.0,
+             "loss": float("nan")}  # fmt: skip
     ckpt = work_dir / "checkpoint"
     old = ckpt.with_name(ckpt.name + ".old")
     if not ckpt.exists() and old.exists():  # killed between the two renames of a checkpoint swap
@@ -106,18 +108,17 @@ def train_model(
         state = _load_checkpoint(ckpt, model, optimizer, scheduler)
     best_path = work_dir / "best.safetensors"
 
-    lengths = data.lengths
-    per_epoch = math.ceil(len(data) / hp.batch_size)
     model.train()
     started = time.perf_counter() - state["seconds"]
     running = 0.0
     while state["step"] < total:
-        epoch, offset = divmod(state["micro"], per_epoch)
-        batches = batch_order(lengths, hp.batch_size, seed, epoch)
-        for indices in batches[offset:]:
-            batch = {k: v.to(device) for k, v in collate(data, indices, pad_id).items()}
+        epoch, offset = state["epoch"], state["micro"] - state["epoch_start"]
+        batches = data.epoch_batches(hp.batch_size, seed, epoch)
+        per_epoch = len(batches)
+        for task, indices in batches[offset:]:
+            batch = {k: v.to(device) for k, v in data.collate(task, indices, pad_id).items()}
             with autocast:
-                loss, _ = model(batch)
+                loss, _ = model(batch, task)
             assert loss is not None
             if not torch.isfinite(loss):
                 raise TrainingDivergedError(
@@ -128,7 +129,12 @@ def train_model(
             running += loss.item()
             state["micro"] += 1
             state["examples"] += len(indices)
-            if state["micro"] % hp.grad_accum != 0 and state["micro"] % per_epoch != 0:
+            pos = state["micro"] - state["epoch_start"]
+            epoch_end = pos == per_epoch
+            if epoch_end:
+                state["epoch"] += 1
+                state["epoch_start"] = state["micro"]
+            elif pos % hp.grad_accum != 0:
                 continue
             torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
             optimizer.step()
