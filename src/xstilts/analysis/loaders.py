@@ -1,0 +1,55 @@
+"""Read a study's output folder (results.csv, intermediate.csv, predictions/<run_id>.parquet)
+into the three tidy tables the analysis takes; run_id comes from the file name if absent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from xstilts.analysis.schema import PREDICTION_COLUMNS
+
+
+@dataclass
+class StudyTables:
+    """The analysis inputs; `predictions` and `intermediate` are None when absent or empty."""
+
+    results: pd.DataFrame
+    predictions: pd.DataFrame | None
+    intermediate: pd.DataFrame | None
+
+
+def load_predictions(folder: str | Path, run_ids: set[str] | None = None) -> pd.DataFrame | None:
+    """Concatenate `<folder>/<run_id>.parquet` files (only `run_ids` if given)."""
+    parts = []
+    for path in sorted(Path(folder).glob("*.parquet")):
+        rid = path.stem
+        if run_ids is not None and rid not in run_ids:
+            continue
+        df = pd.read_parquet(path)
+        if "run_id" not in df.columns:
+            df.insert(0, "run_id", rid)
+        parts.append(df[[c for c in PREDICTION_COLUMNS if c in df.columns]])
+    if not parts:
+        return None
+    return pd.concat(parts, ignore_index=True)
+
+
+def load_study(out_dir: str | Path) -> StudyTables:
+    """Load `results.csv` (required), `predictions/` and `intermediate.csv` (optional)."""
+    out = Path(out_dir)
+    results = pd.read_csv(out / "results.csv")
+    preds = None
+    if (out / "predictions").is_dir():
+        preds = load_predictions(out / "predictions", set(results["run_id"].astype(str)))
+    inter = None
+    path = out / "intermediate.csv"
+    if path.is_file() and path.stat().st_size > 1:
+        try:
+            inter = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            inter = None
+        if inter is not None and inter.empty:
+            inter = None
+    return StudyTables(results=results, predictions=preds, intermediate=inter)

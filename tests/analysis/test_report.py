@@ -1,0 +1,194 @@
+"""The report on synthetic studies: both files written, self-contained HTML (inline PNGs
+only), verdict first, design and caveats present; tiny studies degrade gracefully."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from xstilts.analysis.collapse import CollapseConfig
+from xstilts.analysis.report import audit_html, build_report, intermediate_summary
+from xstilts.analysis.simulate import plant_constant_predictor, simulate_study
+from xstilts.analysis.stats import AnalysisConfig
+
+CFG = AnalysisConfig(n_boot=200)
+
+META = {
+    "title": "Synthetic xstilts study",
+    "ladders": {"depth": ["L3", "L6", "L9", "L12"], "width": ["wL3", "wL6"]},
+    "conditions": {"none": "none", "syn1": "syntactic", "sem1": "semantic"},
+    "seeds": [0, 1, 2],
+    "languages": ["en", "de", "es", "fr", "ja", "ko", "zh"],
+    "hyperparameters": {"lr": 2e-5, "epochs": 2, "batch size": 32},
+    "data_sources": ["PAWS-X (Yang et al. 2019)", "UD English EWT"],
+    "caveats": [
+        "depth truncations of one pretrained model, not separately pretrained sizes",
+        "English training set is PAWS-Wiki test (8,000 pairs)",
+        "es/fr/ja test labels derived",
+        "4-bit weights",
+    ],
+    "notes <b>raw</b>": "escaped & shown",
+}
+
+
+def two_ladders():
+    a = simulate_study(ladder="depth", gap=0.05, gap_slope=0.06, n_test=120, n_dev=80, rng_seed=1)
+    b = simulate_study(
+        ladder="width",
+        sizes=(2e7, 2e8),
+        gap=0.03,
+        n_test=120,
+        n_dev=80,
+        rng_seed=2,
+        model_prefix="w",
+        multitask=True,
+    )
+    a = plant_constant_predictor(a, "L6__syn2__s1", 0)
+    res = pd.concat([a.results, b.results], ignore_index=True)
+    pred = pd.concat([a.predictions, b.predictions], ignore_index=True)
+    inter = pd.concat([a.intermediate, b.intermediate], ignore_index=True)
+    return res, pred, inter
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory):
+    res, pred, inter = two_ladders()
+    out = tmp_path_factory.mktemp("report")
+    paths = build_report(res, pred, inter, META, out, config=CFG)
+    return paths, paths.html.read_text(encoding="utf-8"), paths.markdown.read_text("utf-8")
+
+
+def test_files_written(full_report):
+    paths, html_text, _ = full_report
+    assert paths.html.is_file() and paths.markdown.is_file()
+    assert paths.html.suffix == ".html" and paths.markdown.suffix == ".md"
+    assert html_text.startswith("<!DOCTYPE html>")
+
+
+def test_html_is_self_contained(full_report):
+    _, html_text, _ = full_report
+    n_images, problems = audit_html(html_text)
+    assert problems == []
+    assert n_images == 5  # gap, categories, heatmap, task bars, intermediate
+    assert "<script" not in html_text.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html_text)
+
+
+def test_verdict_first_then_sections(full_report):
+    _, html_text, _ = full_report
+    order = [
+        "id='verdict'",
+        "id='design'",
+        "id='gap'",
+        "id='categories'",
+        "id='heatmap'",
+        "id='tasks'",
+        "id='collapse'",
+        "id='intermediate'",
+        "id='caveats'",
+    ]
+    pos = [html_text.index(k) for k in order]
+    assert pos == sorted(pos)
+    verdict_box = html_text[pos[0] : pos[1]]
+    assert "badge amplifies" in verdict_box  # depth ladder: planted positive slope
+    assert "pp per 10× non-embedding parameters" in verdict_box
+    assert "Regression check" in verdict_box
+    assert "Without collapsed runs" in verdict_box
+
+
+def test_design_caveats_and_provenance(full_report):
+    _, html_text, _ = full_report
+    for caveat in META["caveats"]:
+        assert caveat in html_text.replace("&#x27;", "'")
+    assert "Hyperparameters" in html_text and "batch size" in html_text
+    assert "notes &lt;b&gt;raw&lt;/b&gt;" in html_text  # meta keys are escaped
+    assert "Conditions in the results not declared in study_meta" in html_text
+    assert "L6__syn2__s1" in html_text  # the planted collapsed run is listed
+    assert "digest" in html_text and "n_boot" in html_text
+
+
+def test_markdown_summary(full_report):
+    _, _, md = full_report
+    lines = md.splitlines()
+    assert lines[0] == "# Synthetic xstilts study"
+    verdict_at = lines.index("## Verdict")
+    assert verdict_at < 5
+    assert lines[verdict_at + 2].startswith("- **AMPLIFIES** — depth [avg excl. en, test]")
+    assert "## Caveats" in md and "4-bit weights" in md
+    assert "| ladder | languages | verdict |" in md
+
+
+def test_tiny_study_is_graceful(tmp_path):
+    sim = simulate_study(sizes=(5e7,), n_seeds=1, n_test=60, n_dev=40, langs=("en", "de"))
+    paths = build_report(sim.results, None, None, {}, tmp_path, config=AnalysisConfig(n_boot=100))
+    html_text = paths.html.read_text("utf-8")
+    md = paths.markdown.read_text("utf-8")
+    assert "INCONCLUSIVE" in md
+    assert "1 rung(s) with both categories; a slope needs at least 2" in md
+    assert "One seed per rung × condition" in md
+    assert "No predictions given" in md
+    n_images, problems = audit_html(html_text)
+    assert problems == [] and n_images == 4
+    assert "No intermediate-task metrics given" in html_text
+
+
+def test_report_without_syntactic_tasks(tmp_path):
+    sim = simulate_study(n_syntactic=0, n_test=50, n_dev=50, langs=("en", "ja"), sizes=(1e7, 1e8))
+    cfg = AnalysisConfig(n_boot=100, regression=False)
+    paths = build_report(sim.results, sim.predictions, sim.intermediate, {}, tmp_path, config=cfg)
+    md = paths.markdown.read_text("utf-8")
+    assert "no syntactic tasks in this ladder" in md
+    assert audit_html(paths.html.read_text("utf-8"))[1] == []
+
+
+def test_all_runs_collapsed(tmp_path):
+    sim = simulate_study(
+        sizes=(1e7, 1e8), n_syntactic=1, n_semantic=1, n_seeds=1, n_test=40, n_dev=40, langs=("en",)
+    )
+    for rid in sim.results["run_id"].unique():
+        sim = plant_constant_predictor(sim, rid, 0)
+    cfg = AnalysisConfig(n_boot=50, regression=False)
+    paths = build_report(
+        sim.results,
+        sim.predictions,
+        None,
+        {},
+        tmp_path,
+        config=cfg,
+        collapse_config=CollapseConfig(),
+    )
+    text = paths.html.read_text("utf-8")
+    assert "every run is collapsed" in text
+
+
+def test_audit_catches_problems():
+    bad = (
+        "<html><body><img src='x.png'><img src='data:image/png;base64,AAAA'>"
+        "<script>1</script><a href='https://example.org'>x</a></body></html>"
+    )
+    n, problems = audit_html(bad)
+    assert n == 2 and len(problems) == 5
+
+
+def test_intermediate_summary_exact():
+    inter = pd.DataFrame(
+        {
+            "model": ["m"] * 4,
+            "condition": ["c"] * 4,
+            "task": ["t"] * 4,
+            "seed": [0, 1, 0, 1],
+            "metric": ["accuracy", "accuracy", "loss", "loss"],
+            "value": [0.7, 0.8, 0.4, 0.6],
+            "baseline": [0.5, 0.5, 0.5, 0.5],
+        }
+    )
+    s = intermediate_summary(inter).set_index("metric")
+    assert s.loc["accuracy", "margin"] == pytest.approx(0.25)
+    assert s.loc["accuracy", "beats_baseline"]
+    assert s.loc["loss", "lower_is_better"]
+    assert s.loc["loss", "margin"] == pytest.approx(0.0)
+    assert s.loc["loss", "margin_min"] == pytest.approx(-0.1)
+    assert not s.loc["loss", "beats_baseline"]
+    assert intermediate_summary(None).empty
