@@ -29,6 +29,7 @@ def _quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
+
 StudyArg = Annotated[Path, typer.Argument(help="The study TOML file.")]
 
 
@@ -94,6 +95,8 @@ def run(
     report = execute_plan(plan, store, console)
     results = collect_results(plan, store, out_dir)
     print_results(study, results)
+    if not results.empty:
+        _write_report(study, out_dir)
     elapsed = time.perf_counter() - started
     console.print(
         f"ran {len(report.ran)} stages, reused {len(report.reused)}, failed {len(report.failed)}, "
@@ -102,6 +105,28 @@ def run(
     )
     if report.failed or report.blocked:
         raise typer.Exit(1)
+
+
+def _write_report(study: Study, out_dir: Path) -> None:
+    from xstilts.analysis import build_report, load_study
+    from xstilts.study_meta import study_meta
+
+    tables = load_study(out_dir)
+    paths = build_report(
+        tables.results, tables.predictions, tables.intermediate, study_meta(study), out_dir
+    )
+    console.print(f"report: {paths.html} and {paths.markdown}")
+
+
+@app.command()
+def report(study_file: StudyArg) -> None:
+    """Statistics, verdict and the HTML + Markdown report from the study's results."""
+    study = _load(study_file)
+    out_dir = study.output_dir()
+    if not (out_dir / "results.csv").exists():
+        console.print(f"[red]{out_dir / 'results.csv'} not found: run the study first[/red]")
+        raise typer.Exit(1)
+    _write_report(study, out_dir)
 
 
 @app.command()

