@@ -9,7 +9,31 @@ import importlib
 from xstilts.tasks.base import Task
 
 _TASKS: dict[str, Task] = {}
-_BUILTIN_MODULES = ("pawsx", "ud_upos", "xnli_en")
+_BUILTIN_MODULES = (
+    "pawsx",
+    "ud_upos",
+    "xnli_en",
+    # syntactic
+    "ud_supertag",
+    "cola",
+    "ud_upos_gum",
+    "ptb_chunking",
+    "ccg_supertag",
+    # semantic
+    "anli",
+    "cosmosqa",
+    "mnli_dev_matched",
+    "qqp",
+    "mrpc",
+    "sst2",
+    "dream",
+    "snli",
+    "mnli",
+    "squad",
+    "squad_v2",
+    "hellaswag",
+    "commonsenseqa",
+)
 _loaded = False
 
 
