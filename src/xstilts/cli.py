@@ -173,6 +173,27 @@ def results(
     print_results(study, frame)
 
 
+@app.command("download-pawsx")
+def download_pawsx(
+    dest: Annotated[Path, typer.Argument(help="Folder to write the x-final layout into.")],
+    source: Annotated[
+        str, typer.Option(help="release (official archive) or hub (HF dataset).")
+    ] = "release",
+) -> None:
+    """Fetch PAWS-X (needs internet): the official release archive or the Hugging Face dataset,
+    written as `<dest>/x-final/<lang>/{train,dev_2k,test_2k}.tsv`; point `pawsx_dir` at it."""
+    from xstilts.data.pawsx import download_pawsx_release, export_pawsx_from_hf
+
+    if source == "release":
+        root = download_pawsx_release(dest)
+    elif source == "hub":
+        root = export_pawsx_from_hf(Path(dest) / "x-final")
+    else:
+        console.print(f"[red]unknown source {source!r}; expected release or hub[/red]")
+        raise typer.Exit(2)
+    console.print(f"PAWS-X written to {root}")
+
+
 @app.command()
 def tasks() -> None:
     """List every registered task with its category, head, metric and data source."""

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from xstilts.data.io import sha256_file
+
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 
 
@@ -30,9 +32,5 @@ def file_sha256(path: str | Path) -> str:
     cached = _FILE_HASHES.get(memo)
     if cached is not None:
         return cached
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    _FILE_HASHES[memo] = digest = h.hexdigest()
+    _FILE_HASHES[memo] = digest = sha256_file(p)
     return digest

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from xstilts.data.pawsx import pawsx_split_path
 from xstilts.hashing import content_key, file_sha256
 from xstilts.study import Condition, ModelRung, Study, condition_category
 from xstilts.tasks.registry import get_task
@@ -117,18 +118,18 @@ def build_plan(study: Study) -> Plan:
         stages.setdefault(key, Stage(key, kind, label, deps, spec, paths))
         return key
 
-    pawsx = get_task("pawsx")
+    pawsx_root = data_dir / study.study.pawsx_dir
     train_file = Path(study.target.train_file)
     if not train_file.is_absolute():
         train_file = data_dir / train_file
     eval_files = {
-        f"{lang}/{split}": pawsx.eval_file(data_dir, lang, split)  # type: ignore[attr-defined]
+        f"{lang}/{split}": pawsx_split_path(pawsx_root, lang, split)
         for lang in study.study.languages
         for split in study.study.splits
     }
-    en_dev = pawsx.eval_file(data_dir, "en", "dev")  # type: ignore[attr-defined]
+    en_dev = pawsx_split_path(pawsx_root, "en", "dev")
     overlap_files = {
-        f"{lang}/{split}": pawsx.eval_file(data_dir, lang, split)  # type: ignore[attr-defined]
+        f"{lang}/{split}": pawsx_split_path(pawsx_root, lang, split)
         for lang in study.study.languages
         for split in ("dev", "test")
     }

@@ -29,6 +29,7 @@ class StudyMeta(_Strict):
     description: str = ""
     output_dir: Path = Path("runs")
     data_dir: Path = Path("../shared/data")
+    pawsx_dir: str = "pawsx"  # x-final layout <lang>/{dev_2k,test_2k}.tsv, relative to data_dir
     seeds: Annotated[list[int], Field(min_length=1)] = [1]
     languages: list[str] = list(PAWSX_LANGUAGES)
     splits: list[Literal["dev", "test"]] = ["dev", "test"]

@@ -308,3 +308,34 @@ def load_pawsx_from_hf(lang: str, split: str, *, cache_dir: str | Path | None = 
             )
         )
     return _summarise(source, examples)
+
+
+def _tsv_field(text: str) -> str:
+    """Quote a field CSV-style when it holds a quote, as the release does, so it reads back exactly."""
+    if '"' in text or "\t" in text or "\n" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def write_pawsx_tsv(path: str | Path, examples: Iterable[PairExample]) -> Path:
+    """Write pairs in the upstream layout (`id sentence1 sentence2 label` header), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("id\tsentence1\tsentence2\tlabel\n")
+        for ex in examples:
+            fields = (ex.id, _tsv_field(ex.text_a), _tsv_field(ex.text_b or ""), str(ex.label))
+            out.write("\t".join(fields) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def export_pawsx_from_hf(dest: str | Path, langs: Iterable[str] = PAWSX_LANGS) -> Path:
+    """Write the hub's PAWS-X (all splits of `langs`) as an x-final folder `<dest>/<lang>/*.tsv`."""
+    dest = Path(dest)
+    for lang in langs:
+        for split in ("train", "dev", "test"):
+            pf = load_pawsx_from_hf(lang, split)
+            write_pawsx_tsv(pawsx_split_path(dest, lang, split), pf.examples)
+    return dest

@@ -32,6 +32,3 @@ class PawsX(ClassificationTask):
 
     def examples(self, data_dir: Path, split: Split) -> Sequence[PairExample]:
         return read_pawsx_tsv(pawsx_split_path(data_dir / PAWSX_DIR, "en", split)).examples
-
-    def eval_file(self, data_dir: Path, lang: str, split: str) -> Path:
-        return pawsx_split_path(data_dir / PAWSX_DIR, lang, split)
