@@ -195,17 +195,39 @@ def download_pawsx(
 
 
 @app.command()
-def tasks() -> None:
-    """List every registered task with its category, head, metric and data source."""
+def tasks(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Count examples per split here (default $XSTILTS_DATA_DIR or ../shared/data)."
+        ),
+    ] = None,
+    sizes: Annotated[bool, typer.Option(help="Read the data to count train/dev examples.")] = True,
+) -> None:
+    """List every registered task with its category, head, labels, metric, data source and size."""
     from xstilts.tasks.registry import all_tasks
 
-    table = Table(title="tasks")
-    for col in ("name", "category", "head", "labels", "metric", "source", "hub dataset"):
+    root = data_dir or Path(os.environ.get("XSTILTS_DATA_DIR", "../shared/data"))
+    table = Table(title=f"tasks (sizes from {root})" if sizes else "tasks")
+    for col in ("name", "category", "head", "labels", "metric", "train", "dev", "source", "hub"):
         table.add_column(col)
     for task in all_tasks():
         s = task.spec
+        try:
+            n_labels = str(task.num_labels) if s.labels else "from data"
+        except (TypeError, ValueError):
+            n_labels = "from data"
+        counts = ["", ""]
+        if sizes and s.category != "target":
+            for i, split in enumerate(("train", "dev")):
+                try:
+                    counts[i] = f"{len(task.examples(root, split)):,}"
+                except (FileNotFoundError, NotADirectoryError):
+                    counts[i] = "not here"
+                except Exception as exc:  # a size is informative only; name the problem
+                    counts[i] = f"error: {type(exc).__name__}"
         table.add_row(
-            s.name, s.category, s.head, str(len(s.labels)), s.metric, s.source, s.hf_dataset or ""
+            s.name, s.category, s.head, n_labels, s.metric, *counts, s.source, s.hf_dataset or ""
         )
     console.print(table)
 

@@ -89,8 +89,9 @@ def run_intermediate_stage(
     dev_sets: dict[str, EncodedDataset] = {}
     used: dict[str, list[str]] = {}
     per_task: dict[str, dict[str, Any]] = {}
+    tasks = {name: get_task(name).with_data_labels(data_dir) for name in names}
     for i, name in enumerate(names):
-        task = get_task(name)
+        task = tasks[name]
         available = task.examples(data_dir, "train")
         limit = shares.get(name, hp.max_train_examples)
         chosen = sample_budget(len(available), limit, seed + 1000 * i)
@@ -110,7 +111,7 @@ def run_intermediate_stage(
             "budget_met": limit is None or len(chosen) >= limit,
             "train_meta": train_sets[name].meta,
         }
-    heads = {n: (get_task(n).spec.head, get_task(n).num_labels) for n in names}
+    heads = {n: (tasks[n].spec.head, tasks[n].num_labels) for n in names}
     model = EncoderWithHead(load_encoder(upstream / "encoder", hp.dropout), heads, hp.dropout)
     mix = TaskMix(train_sets, sampling=spec["sampling"], temperature=spec["temperature"])
     phase = hp.model_copy(update={"max_steps": hp.budget_size}) if hp.budget == "steps" else hp
@@ -121,7 +122,7 @@ def run_intermediate_stage(
             logits = predict_logits(
                 m, dev, task=name, batch_size=128, pad_id=tokenizer.pad_token_id
             )
-            out_metrics[name] = task_metric(get_task(name).spec.metric, dev, logits)
+            out_metrics[name] = task_metric(tasks[name].spec.metric, dev, logits)
         return out_metrics
 
     def mean_dev_metric(m: EncoderWithHead) -> float:
@@ -140,9 +141,7 @@ def run_intermediate_stage(
     final = dev_metrics(model)
     for name in names:
         per_task[name]["dev_metric"] = final[name]
-        per_task[name]["dev_baseline"] = majority_baseline(
-            get_task(name).spec.metric, dev_sets[name]
-        )
+        per_task[name]["dev_baseline"] = majority_baseline(tasks[name].spec.metric, dev_sets[name])
         per_task[name]["dev_n"] = len(dev_sets[name])
     _save_encoder(model, tokenizer, out / "encoder")
     summary = {

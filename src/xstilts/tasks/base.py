@@ -53,6 +53,11 @@ class Task(ABC):
     def num_labels(self) -> int:
         return len(self.spec.labels)
 
+    def with_data_labels(self, data_dir: Path) -> Task:
+        """The task ready to train on `data_dir`: itself, unless its label set is built from the
+        data (then a copy whose spec carries the labels; see tasks/ccg_supertag.py)."""
+        return self
+
 
 def holdout_split(
     examples: Sequence[Any], split: Split, dev_fraction: float, salt: str
