@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,12 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from xstilts.batching import EncodedDataset, TaskMix
 from xstilts.data.overlap import check_no_eval_overlap
 from xstilts.data.pawsx import read_pawsx_tsv
+from xstilts.data.records import MultipleChoiceExample, PairExample, SpanExample, TaggedSentence
 from xstilts.evaluate import majority_baseline, predict_logits, softmax, task_metric
 from xstilts.heads import EncoderWithHead, load_encoder, load_state, save_state
 from xstilts.models.params import count_parameters
 from xstilts.models.sources import materialize_encoder
+from xstilts.models.trim import trim_vocabulary
 from xstilts.plan import Stage
 from xstilts.store import atomic_write_json
 from xstilts.study import Study
@@ -58,11 +60,51 @@ def _save_encoder(model: EncoderWithHead, tokenizer: PreTrainedTokenizerBase, ou
 
 
 # -- stage: encoder -----------------------------------------------------------------------------
-def run_encoder_stage(stage: Stage, out: Path) -> dict[str, Any]:
+def example_texts(example: Any) -> list[str]:
+    """The strings a task's `encode` hands to the tokenizer for one example (tagged words one by
+    one, as `is_split_into_words` does), so a vocabulary kept from them encodes it identically."""
+    if isinstance(example, PairExample):
+        return [example.text_a] if example.text_b is None else [example.text_a, example.text_b]
+    if isinstance(example, TaggedSentence):
+        return list(example.words)
+    if isinstance(example, MultipleChoiceExample):
+        return [example.context, *(f"{example.question} {c}".strip() for c in example.choices)]
+    if isinstance(example, SpanExample):
+        return [example.question, example.context]
+    raise TypeError(f"no text extraction for {type(example).__name__}")
+
+
+def study_texts(stage: Stage, study: Study) -> Iterator[str]:
+    """Every text the study will tokenize: the English training file, every PAWS-X evaluation file
+    and the train/dev examples of every intermediate task."""
+    data_dir = study.data_dir()
+    for key, path in stage.paths.items():
+        if key == "train" or key.startswith("eval:"):
+            for ex in read_pawsx_tsv(path).examples:
+                yield from example_texts(ex)
+    for name in stage.spec["trim_vocab"]["tasks"]:
+        task = get_task(name).with_data_labels(data_dir)
+        for split in ("train", "dev"):
+            for ex in task.examples(data_dir, split):  # type: ignore[arg-type]
+                yield from example_texts(ex)
+
+
+def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict[str, Any]:
+    """Materialise the encoder (cut to `layers`); with `trim_vocab`, keep only the vocabulary of
+    the study's data, checked to encode every one of those texts identically."""
     spec = stage.spec
-    enc_dir = materialize_encoder(spec["source"], spec["path"], spec["layers"], out / "encoder")
-    counts = count_parameters(load_encoder(enc_dir, dropout=0.0))
-    summary = {"params": counts.to_json() if hasattr(counts, "to_json") else vars(counts)}
+    summary: dict[str, Any] = {}
+    if spec.get("trim_vocab"):
+        full = work / "untrimmed"
+        if full.exists():
+            shutil.rmtree(full)
+        materialize_encoder(spec["source"], spec["path"], spec["layers"], full)
+        report = trim_vocabulary(full, study_texts(stage, study), out / "encoder")
+        summary["trim"] = report.to_json()
+        shutil.rmtree(full)
+    else:
+        materialize_encoder(spec["source"], spec["path"], spec["layers"], out / "encoder")
+    summary["params"] = count_parameters(load_encoder(out / "encoder", dropout=0.0)).to_json()
     atomic_write_json(out / "summary.json", summary)
     return summary
 

@@ -134,17 +134,29 @@ def build_plan(study: Study) -> Plan:
         for split in ("dev", "test")
     }
 
+    all_tasks = sorted({t for c in study.conditions for t in c.task_names})
+    trim_files = {
+        "train": train_file,
+        **{f"eval:{k}": p for k, p in overlap_files.items()},
+        **{
+            f"task:{name}/{part}": p
+            for name in all_tasks
+            for part, p in get_task(name).files(data_dir).items()
+        },
+    }
     for rung in study.models:
         enc_key = add(
             "encoder",
-            f"{rung.name}: import",
+            f"{rung.name}: import" + (" + vocabulary trim" if rung.trim_vocab else ""),
             (),
             {
                 "source": rung.source,
                 "path": rung.path if rung.source != "local" else "(by content)",
                 "layers": rung.layers,
                 "fingerprint": encoder_fingerprint(rung),
+                "trim_vocab": {"tasks": all_tasks} if rung.trim_vocab else None,
             },
+            trim_files if rung.trim_vocab else None,
         )
         for cond in study.conditions:
             category = condition_category(study, cond)

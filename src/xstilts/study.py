@@ -63,6 +63,7 @@ class ModelRung(_Strict):
     layers: Annotated[int, Field(ge=1)] | None = None
     ladder: str = "default"
     revision: str | None = None
+    trim_vocab: bool = False  # keep only the vocabulary the study's data uses (identical encodings)
 
 
 class Condition(_Strict):
@@ -141,6 +142,17 @@ class EvaluationSettings(_Strict):
     max_examples_per_file: Annotated[int, Field(ge=1)] | None = None
 
 
+class Resources(_Strict):
+    """What one stage asks a scheduler (Ray, Slurm) for; the local executor ignores it and it is
+    never part of a stage key. `gpus` goes to the stages that train (intermediate, target)."""
+
+    cpus: Annotated[int, Field(ge=1)] = 1
+    gpus: Annotated[int, Field(ge=0)] = 0
+    eval_gpus: Annotated[int, Field(ge=0)] = 0
+    memory_gb: Annotated[float, Field(gt=0)] | None = None
+    time_minutes: Annotated[int, Field(ge=1)] = 240
+
+
 class Study(_Strict):
     study: StudyMeta
     models: Annotated[list[ModelRung], Field(min_length=1)]
@@ -148,6 +160,7 @@ class Study(_Strict):
     intermediate: IntermediatePhase = IntermediatePhase()
     target: TargetPhase = TargetPhase()
     evaluation: EvaluationSettings = EvaluationSettings()
+    resources: Resources = Resources()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -1,13 +1,24 @@
 """The local executor: runs a plan's stages in dependency order in this process, with rich progress.
-Finished stages are reused, stages leased by another live worker are left to it, failures are recorded."""
+
+Finished stages are reused (after checking their files against the manifest written when they were
+published: a corrupt upstream is recomputed, never loaded). A stage another live worker holds is
+waited for (polling), so several `xstilts run` processes on one store share the work: each stage
+runs once, and a dead worker's stage is taken over when its lease expires. Failures are recorded
+and the rest of the plan goes on; stages downstream of a failure are reported as blocked."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import random
 import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,8 +30,18 @@ from rich.progress import (
 )
 
 from xstilts import pipeline
+from xstilts.executors import register_executor
 from xstilts.plan import Plan, Stage
-from xstilts.store import Store
+from xstilts.store import LeaseKeeper, Store, lease_seconds
+
+
+class LeaseLostError(RuntimeError):
+    """Another worker took the stage over while this one ran it (this one stalled past its lease);
+    this worker's output is discarded."""
+
+
+class UpstreamCorruptError(RuntimeError):
+    """An upstream stage's files did not match their manifest; it was invalidated to be rerun."""
 
 
 @dataclass
@@ -30,10 +51,42 @@ class ExecutionReport:
     failed: dict[str, str] = field(default_factory=dict)
     blocked: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    """Stages another worker ran (or still runs) while this one waited."""
+    recomputed: list[str] = field(default_factory=list)
+    """Finished stages found corrupt and invalidated, to be run again."""
+
+
+def poll_seconds() -> float:
+    raw = os.environ.get("XSTILTS_POLL_SECONDS", "").strip()
+    return float(raw) if raw else min(5.0, max(0.2, lease_seconds() / 4))
+
+
+def seed_stage(key: str) -> None:
+    """Seed the global RNGs from the stage key, so what a stage does (e.g. a head's initial
+    weights) does not depend on which stages this process ran before it: a resumed or
+    distributed run gives the same numbers as one uninterrupted process."""
+    import torch
+
+    seed = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def check_upstream(stage: Stage, store: Store) -> None:
+    """Verify every dependency's files (SHA-256) before they are loaded; a corrupt one is
+    invalidated and UpstreamCorruptError raised."""
+    for dep in stage.deps:
+        problems = store.verify(dep)
+        if problems:
+            store.invalidate(dep, "; ".join(problems)[:2000])
+            raise UpstreamCorruptError(f"{dep}: " + "; ".join(problems[:3]))
 
 
 def run_stage(stage: Stage, plan: Plan, store: Store, progress: Progress | None = None) -> dict:
-    """Run one stage into a scratch folder, then publish it atomically and mark it done."""
+    """Run one claimed stage into a scratch folder, then publish it atomically and mark it done.
+    The lease is renewed by a heartbeat thread meanwhile."""
+    check_upstream(stage, store)
     work = store.work_dir(stage.key)
     out = work / "out"
     if out.exists():
@@ -43,51 +96,97 @@ def run_stage(stage: Stage, plan: Plan, store: Store, progress: Progress | None 
     task_id = None
     if progress is not None:
         task_id = progress.add_task(stage.label, total=None)
-    last_renew = [time.monotonic()]
 
     def on_step(label: str, step: int, total: int, loss: float) -> None:
         if progress is not None and task_id is not None:
             progress.update(
                 task_id, completed=step, total=total, description=f"{label} loss {loss:.3f}"
             )
-        if time.monotonic() - last_renew[0] > 60:
-            store.renew(stage.key)
-            last_renew[0] = time.monotonic()
 
     def on_file(lang: str) -> None:
         if progress is not None and task_id is not None:
             progress.advance(task_id)
 
+    seed_stage(stage.key)
     try:
-        if stage.kind == "encoder":
-            summary = pipeline.run_encoder_stage(stage, out)
-        elif stage.kind == "intermediate":
-            assert upstream is not None
-            summary = pipeline.run_intermediate_stage(
-                stage, plan.study, upstream, work, out, on_step
-            )
-        elif stage.kind == "target":
-            assert upstream is not None
-            summary = pipeline.run_target_stage(stage, plan.study, upstream, work, out, on_step)
-        else:
-            assert upstream is not None
-            if progress is not None and task_id is not None:
-                langs = {k.split("/")[0] for k in stage.paths}
-                progress.update(task_id, total=len(langs))
-            summary = pipeline.run_evaluate_stage(stage, plan.study, upstream, out, on_file)
+        with LeaseKeeper(store.root, stage.key) as keeper:
+            if stage.kind == "encoder":
+                summary = pipeline.run_encoder_stage(stage, plan.study, work, out)
+            elif stage.kind == "intermediate":
+                assert upstream is not None
+                summary = pipeline.run_intermediate_stage(
+                    stage, plan.study, upstream, work, out, on_step
+                )
+            elif stage.kind == "target":
+                assert upstream is not None
+                summary = pipeline.run_target_stage(
+                    stage, plan.study, upstream, work, out, on_step
+                )
+            else:
+                assert upstream is not None
+                if progress is not None and task_id is not None:
+                    langs = {k.split("/")[0] for k in stage.paths}
+                    progress.update(task_id, total=len(langs))
+                summary = pipeline.run_evaluate_stage(stage, plan.study, upstream, out, on_file)
     finally:
         if progress is not None and task_id is not None:
             progress.remove_task(task_id)
+    if keeper.lost or not store.owns(stage.key):
+        shutil.rmtree(out, ignore_errors=True)
+        raise LeaseLostError(f"{stage.key}: another worker took this stage over")
     store.publish(stage.key, out)
-    store.finish(stage.key, summary)
+    if not store.finish(stage.key, summary):
+        raise LeaseLostError(f"{stage.key}: another worker took this stage over while publishing")
     shutil.rmtree(work, ignore_errors=True)
     return summary
 
 
-def execute_plan(plan: Plan, store: Store, console: Console | None = None) -> ExecutionReport:
+@dataclass
+class _Sched:
+    """Which stages this worker still has to see through, and what it knows about them."""
+
+    pending: list[Stage]
+    started: float
+    attempted: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    seen_running: set[str] = field(default_factory=set)
+    """Stages seen held by another worker: when they finish they count as that worker's."""
+
+
+def stage_outcome(store: Store, stage: Stage, sched: _Sched) -> str:
+    """What to do with a pending stage now: done | failed | blocked | wait | claim."""
+    rec = store.get(stage.key)
+    if rec is not None and rec.status == "done" and store.artifact_ok(stage.key):
+        return "done"
+    if stage.key in sched.failed:
+        return "failed"
+    if rec is not None and rec.status == "failed" and (
+        stage.key in sched.attempted or (rec_time := store.finished_at(stage.key)) is None
+        or rec_time >= sched.started
+    ):  # failed during this invocation (here or in another worker): not retried until next run
+        return "failed"
+    for dep in stage.deps:
+        dep_rec = store.get(dep)
+        if dep in sched.failed:
+            return "blocked"
+        if dep_rec is None or dep_rec.status != "done" or not store.artifact_ok(dep):
+            if dep_rec is not None and dep_rec.status == "failed" and (
+                dep in sched.attempted or (dep_rec_time := store.finished_at(dep)) is None
+                or dep_rec_time >= sched.started
+            ):
+                return "blocked"
+            return "wait"
+    if rec is not None and store.holder_alive(rec):
+        return "wait"
+    return "claim"
+
+
+def execute_plan(
+    plan: Plan, store: Store, console: Console | None = None, **_options: Any
+) -> ExecutionReport:
     console = console or Console()
     report = ExecutionReport()
-    stages = plan.ordered_stages()
+    sched = _Sched(pending=list(plan.ordered_stages()), started=time.time())
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -96,24 +195,149 @@ def execute_plan(plan: Plan, store: Store, console: Console | None = None) -> Ex
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("stages", total=len(stages))
-        for stage in stages:
-            if store.is_done(stage.key):
-                report.reused.append(stage.key)
-            elif any(not store.is_done(dep) for dep in stage.deps):
-                report.blocked.append(stage.key)
-            elif not store.try_claim(stage.key, stage.label):
-                report.busy.append(stage.key)
-            else:
-                try:
-                    run_stage(stage, plan, store, progress)
-                    report.ran.append(stage.key)
-                except KeyboardInterrupt:
-                    store.fail(stage.key, "interrupted")
-                    raise
-                except Exception as exc:  # recorded, shown, and the rest of the plan goes on
-                    store.fail(stage.key, "".join(traceback.format_exception(exc)))
-                    report.failed[stage.key] = f"{type(exc).__name__}: {exc}"
-                    console.print(f"[red]failed[/red] {stage.label}: {type(exc).__name__}: {exc}")
-            progress.advance(overall)
+        total = len(sched.pending)
+        overall = progress.add_task("stages", total=total)
+        mine: set[str] = set()
+        while sched.pending:
+            acted = False
+            waiting = False
+            for stage in list(sched.pending):
+                what = stage_outcome(store, stage, sched)
+                if what == "wait":
+                    waiting = True
+                    continue
+                if what == "claim":
+                    if not store.try_claim(stage.key, stage.label):
+                        waiting = True
+                        continue
+                    sched.attempted.add(stage.key)
+                    try:
+                        run_stage(stage, plan, store, progress)
+                        report.ran.append(stage.key)
+                        mine.add(stage.key)
+                    except UpstreamCorruptError as exc:
+                        store.release(stage.key, "upstream corrupt")
+                        sched.attempted.discard(stage.key)
+                        console.print(f"[yellow]recomputing corrupt upstream[/yellow] {exc}")
+                        for dep in stage.deps:
+                            if not store.is_done(dep) and all(p.key != dep for p in sched.pending):
+                                sched.pending.insert(0, plan.stages[dep])
+                                report.recomputed.append(dep)
+                                for lst in (report.reused, report.busy, report.ran):
+                                    if dep in lst:
+                                        lst.remove(dep)
+                                total += 1
+                                progress.update(overall, total=total)
+                        acted = True
+                        break
+                    except KeyboardInterrupt:
+                        store.fail(stage.key, "interrupted")
+                        raise
+                    except LeaseLostError as exc:
+                        console.print(f"[yellow]lease lost[/yellow] {stage.label}: {exc}")
+                        acted = True
+                        break  # the stage is another worker's now: see it through as theirs
+                    except Exception as exc:  # recorded, shown, and the rest of the plan goes on
+                        store.fail(stage.key, "".join(traceback.format_exception(exc)))
+                        sched.failed.add(stage.key)
+                        report.failed[stage.key] = f"{type(exc).__name__}: {exc}"
+                        console.print(
+                            f"[red]failed[/red] {stage.label}: {type(exc).__name__}: {exc}"
+                        )
+                elif what == "done":
+                    if stage.key not in mine:
+                        others = stage.key in sched.seen_running
+                        (report.busy if others else report.reused).append(stage.key)
+                elif what == "failed":
+                    if stage.key not in report.failed:
+                        rec = store.get(stage.key)
+                        report.failed[stage.key] = ((rec.error if rec else "") or "failed").strip(
+                        ).splitlines()[-1]  # fmt: skip
+                else:  # blocked
+                    sched.failed.add(stage.key)
+                    report.blocked.append(stage.key)
+                sched.pending.remove(stage)
+                progress.advance(overall)
+                acted = True
+                break  # rescan from the top: dependency order first
+            if not acted and waiting:
+                for stage in sched.pending:
+                    rec = store.get(stage.key)
+                    if rec is not None and rec.status == "running":
+                        sched.seen_running.add(stage.key)
+                time.sleep(poll_seconds())
     return report
+
+
+register_executor("local")(execute_plan)
+
+
+def run_one_stage(
+    plan: Plan, store_root: str | os.PathLike[str], key: str, *, _depth: int = 0
+) -> dict[str, Any]:
+    """See one stage through from a remote worker (a Ray task, a Slurm job): reuse it if done,
+    wait while another live worker holds it, else claim and run it. Returns its outcome:
+    {"key", "status": ran | reused | busy | failed | blocked, "error"}."""
+    store = Store(Path(store_root))
+    stage = plan.stages[key]
+    sched = _Sched(pending=[stage], started=time.time())
+    try:
+        while True:
+            what = stage_outcome(store, stage, sched)
+            if what == "done":
+                status = "busy" if key in sched.seen_running else "reused"
+                return {"key": key, "status": status, "error": None}
+            if what in ("failed", "blocked"):
+                rec = store.get(key)
+                return {"key": key, "status": what, "error": rec.error if rec else None}
+            if what == "claim" and store.try_claim(key, stage.label):
+                sched.attempted.add(key)
+                try:
+                    run_stage(stage, plan, store)
+                    return {"key": key, "status": "ran", "error": None}
+                except UpstreamCorruptError:
+                    store.release(key, "upstream corrupt")
+                    sched.attempted.discard(key)
+                    if _depth > len(plan.stages):
+                        raise
+                    for dep in stage.deps:
+                        if not store.is_done(dep):
+                            run_one_stage(plan, store_root, dep, _depth=_depth + 1)
+                    continue
+                except LeaseLostError:
+                    continue
+                except Exception as exc:
+                    error = "".join(traceback.format_exception(exc))
+                    store.fail(key, error)
+                    return {"key": key, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            rec = store.get(key)
+            if rec is not None and rec.status == "running":
+                sched.seen_running.add(key)
+            time.sleep(poll_seconds())
+    finally:
+        store.close()
+
+
+def report_from_outcomes(outcomes: list[dict[str, Any]]) -> ExecutionReport:
+    report = ExecutionReport()
+    for o in outcomes:
+        status, key = o["status"], o["key"]
+        if status == "failed":
+            report.failed[key] = (o.get("error") or "failed").strip().splitlines()[-1]
+        else:
+            getattr(report, {"ran": "ran", "reused": "reused", "busy": "busy"}.get(status, "blocked")).append(key)
+    return report
+
+
+def worker_env() -> dict[str, str]:
+    """The environment a remote worker needs to see the study as this process does."""
+    keep = ("XSTILTS_", "HF_", "TRANSFORMERS_", "TOKENIZERS_PARALLELISM", "CUBLAS_WORKSPACE_CONFIG")
+    return {k: v for k, v in os.environ.items() if k.startswith(keep)}
+
+
+def stage_levels(plan: Plan) -> dict[str, int]:
+    """Dependency depth of every stage: 0 for stages without dependencies."""
+    levels: dict[str, int] = {}
+    for stage in plan.ordered_stages():
+        levels[stage.key] = 1 + max((levels[d] for d in stage.deps), default=-1)
+    return levels
