@@ -132,4 +132,8 @@ def wide_table(results: pd.DataFrame, split: str) -> pd.DataFrame:
     others = [c for c in langs if c != "en"]
     if others:
         wide["avg (excl. en)"] = wide[others].mean(axis=1)
+    constant = part.groupby(index)["pred_positive_rate"].agg(
+        lambda r: bool(((r <= 0.02) | (r >= 0.98)).all())
+    )
+    wide["constant predictions"] = constant.map({True: "yes (collapsed)", False: "no"})
     return wide.reset_index()
