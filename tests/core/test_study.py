@@ -47,7 +47,7 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 
 def test_unknown_task_suggests_the_closest(tmp_path: Path) -> None:
     text = MINIMAL.replace('name = "ud_upos"', 'name = "ud_upso"')
-    with pytest.raises(StudyError, match=r"unknown task 'ud_upso'.*did you mean 'ud_upos'"):
+    with pytest.raises(StudyError, match=r"unknown task 'ud_upso' \(did you mean 'ud_upos'\?\)"):
         parse_study(text, tmp_path / "s.toml")
 
 

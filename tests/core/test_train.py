@@ -21,7 +21,9 @@ def tiny_model(seed: int = 0) -> EncoderWithHead:
         vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=32, max_position_embeddings=64,
     )  # fmt: skip
-    return EncoderWithHead(BertModel(cfg, add_pooling_layer=False), {"t": ("classification", 2)}, 0.1)
+    return EncoderWithHead(
+        BertModel(cfg, add_pooling_layer=False), {"t": ("classification", 2)}, 0.1
+    )
 
 
 def toy_data(n: int = 40) -> TaskMix:
@@ -37,7 +39,9 @@ def toy_data(n: int = 40) -> TaskMix:
     return TaskMix({"t": EncodedDataset("classification", ids, labels, [str(i) for i in range(n)])})
 
 
-HP = PhaseHParams(lr=5e-3, epochs=3, batch_size=8, precision="fp32", checkpoint_every=1, dropout=0.1)
+HP = PhaseHParams(
+    lr=5e-3, epochs=3, batch_size=8, precision="fp32", checkpoint_every=1, dropout=0.1
+)
 
 
 def test_total_steps() -> None:

