@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from xstilts.study import Study, StudyError, load_study
+
+if TYPE_CHECKING:
+    from xstilts.plan import Plan, Stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -64,6 +67,22 @@ def print_results(study: Study, results: pd.DataFrame) -> None:
         wide = wide_table(results, split)
         if not wide.empty:
             console.print(_table(wide, f"PAWS-X zero-shot accuracy (%), {split}"))
+
+
+def _preflight(plan: Plan, todo: list[Stage]) -> None:
+    """Checks that would otherwise fail mid-study: the English training file must not overlap
+    the evaluation sets, and every data file must parse."""
+    from xstilts.data.errors import DataFormatError
+    from xstilts.data.overlap import DataContaminationError
+    from xstilts.pipeline import check_target_training_file
+
+    targets = {s.paths["train"]: s for s in todo if s.kind == "target"}
+    for stage in targets.values():
+        try:
+            check_target_training_file(stage, plan.study.target.max_eval_overlap)
+        except (DataContaminationError, DataFormatError, FileNotFoundError) as exc:
+            console.print(str(exc), style="red", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
 
 @app.command()
@@ -133,6 +152,7 @@ def run(
         f"{len(plan.stages)} stages ({len(plan.stages) - len(todo)} done, {len(todo)} to run); "
         f"output {out_dir}"
     )
+    _preflight(plan, todo)
     if dry_run:
         for stage in todo:
             console.print(f"  {stage.kind:12s} {stage.key}  {stage.label}")

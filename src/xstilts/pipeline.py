@@ -14,7 +14,7 @@ import pandas as pd
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from xstilts.batching import EncodedDataset, TaskMix
-from xstilts.data.overlap import check_no_eval_overlap
+from xstilts.data.overlap import OverlapReport, check_no_eval_overlap
 from xstilts.data.pawsx import read_pawsx_tsv
 from xstilts.data.records import MultipleChoiceExample, PairExample, SpanExample, TaggedSentence
 from xstilts.evaluate import majority_baseline, predict_logits, softmax, task_metric
@@ -198,6 +198,19 @@ def run_intermediate_stage(
 
 
 # -- stage: target (English PAWS-X) -------------------------------------------------------------
+def check_target_training_file(stage: Stage, max_fraction: float) -> OverlapReport:
+    """Refuse an English training file that shares sentences with the evaluation sets (e.g.
+    PAWS-Wiki dev, which contains the PAWS-X dev/test pairs). Cheap: run before any training."""
+    paths = stage.paths
+    eval_sets = {
+        key.split(":", 1)[1]: read_pawsx_tsv(p).examples
+        for key, p in paths.items()
+        if key.startswith("overlap:")
+    }
+    train = read_pawsx_tsv(paths["train"]).examples
+    return check_no_eval_overlap(paths["train"], train, eval_sets, max_fraction=max_fraction)
+
+
 def run_target_stage(
     stage: Stage, study: Study, upstream: Path, work: Path, out: Path, on_step: OnStep
 ) -> dict[str, Any]:
@@ -205,14 +218,7 @@ def run_target_stage(
     seed = int(stage.spec["seed"])
     paths = stage.paths
     train_file = read_pawsx_tsv(paths["train"])
-    eval_sets = {
-        key.split(":", 1)[1]: read_pawsx_tsv(p).examples
-        for key, p in paths.items()
-        if key.startswith("overlap:")
-    }
-    overlap = check_no_eval_overlap(
-        paths["train"], train_file.examples, eval_sets, max_fraction=hp.max_eval_overlap
-    )
+    overlap = check_target_training_file(stage, hp.max_eval_overlap)
     tokenizer = _tokenizer(upstream / "encoder")
     used = sample_budget(len(train_file.examples), hp.max_train_examples, seed)
     pawsx = get_task("pawsx")
@@ -249,7 +255,7 @@ def run_target_stage(
         "train_examples": len(train),
         "train_available": len(train_file.examples),
         "train_ns_pairs": train_file.ns_pairs,
-        "eval_overlap_fraction": getattr(overlap, "fraction", None),
+        "eval_overlap_fraction": overlap.fraction,
         "training": outcome.to_json(),
     }
     atomic_write_json(out / "summary.json", summary)

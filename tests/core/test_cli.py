@@ -54,3 +54,18 @@ def test_caveats_follow_the_study(tmp_path: Path) -> None:
     assert "depth truncations of one pretrained model" in caveats
     assert "PAWS-Wiki labeled_final test" in caveats
     assert "4-bit" in caveats and "derived" in caveats
+
+
+def test_training_on_evaluation_pairs_is_refused_before_any_work(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    study = tmp_path / "s.toml"
+    study.write_text(
+        f'[study]\nname = "x"\ndata_dir = "{shared_data}"\noutput_dir = "{tmp_path / "out"}"\n'
+        '[[models]]\nname = "m"\nlayers = 1\n[[conditions]]\nname = "none"\n'
+        '[target]\ntrain_file = "pawsx/en/dev_2k.tsv"\n'
+    )
+    out = runner.invoke(app, ["run", str(study)])
+    assert out.exit_code == 2, out.output
+    assert "PAWS-Wiki dev" in out.output
+    assert not (tmp_path / "out" / "stages").exists()
