@@ -119,9 +119,7 @@ def run_stage(stage: Stage, plan: Plan, store: Store, progress: Progress | None 
                 )
             elif stage.kind == "target":
                 assert upstream is not None
-                summary = pipeline.run_target_stage(
-                    stage, plan.study, upstream, work, out, on_step
-                )
+                summary = pipeline.run_target_stage(stage, plan.study, upstream, work, out, on_step)
             else:
                 assert upstream is not None
                 if progress is not None and task_id is not None:
@@ -153,29 +151,37 @@ class _Sched:
     """Stages seen held by another worker: when they finish they count as that worker's."""
 
 
+def _failed_now(store: Store, key: str, sched: _Sched) -> bool:
+    """Whether a failed stage failed during this invocation (here or in another worker): such a
+    stage is not retried until the next `xstilts run`; one that failed before is, once."""
+    when = store.finished_at(key)
+    return key in sched.attempted or when is None or when >= sched.started
+
+
 def stage_outcome(store: Store, stage: Stage, sched: _Sched) -> str:
-    """What to do with a pending stage now: done | failed | blocked | wait | claim."""
+    """What to do with a pending stage now: done | failed | blocked | wait | claim, or
+    `dep:<key>` when a dependency is neither done, nor pending here, nor held by anyone."""
     rec = store.get(stage.key)
     if rec is not None and rec.status == "done" and store.artifact_ok(stage.key):
         return "done"
     if stage.key in sched.failed:
         return "failed"
-    if rec is not None and rec.status == "failed" and (
-        stage.key in sched.attempted or (rec_time := store.finished_at(stage.key)) is None
-        or rec_time >= sched.started
-    ):  # failed during this invocation (here or in another worker): not retried until next run
+    if rec is not None and rec.status == "failed" and _failed_now(store, stage.key, sched):
         return "failed"
+    pending = {s.key for s in sched.pending}
     for dep in stage.deps:
-        dep_rec = store.get(dep)
         if dep in sched.failed:
             return "blocked"
-        if dep_rec is None or dep_rec.status != "done" or not store.artifact_ok(dep):
-            if dep_rec is not None and dep_rec.status == "failed" and (
-                dep in sched.attempted or (dep_rec_time := store.finished_at(dep)) is None
-                or dep_rec_time >= sched.started
-            ):
+        dep_rec = store.get(dep)
+        if dep_rec is not None and dep_rec.status == "done" and store.artifact_ok(dep):
+            continue
+        if dep_rec is not None and dep_rec.status == "failed":
+            if dep not in pending or _failed_now(store, dep, sched):
                 return "blocked"
             return "wait"
+        if dep in pending or (dep_rec is not None and store.holder_alive(dep_rec)):
+            return "wait"
+        return f"dep:{dep}"
     if rec is not None and store.holder_alive(rec):
         return "wait"
     return "claim"
@@ -206,6 +212,14 @@ def execute_plan(
                 if what == "wait":
                     waiting = True
                     continue
+                if what.startswith("dep:"):  # invalidated (corrupt) by another worker: redo it
+                    dep = plan.stages[what[4:]]
+                    sched.pending.insert(sched.pending.index(stage), dep)
+                    report.recomputed.append(dep.key)
+                    total += 1
+                    progress.update(overall, total=total)
+                    acted = True
+                    break
                 if what == "claim":
                     if not store.try_claim(stage.key, stage.label):
                         waiting = True
@@ -290,6 +304,11 @@ def run_one_stage(
             if what in ("failed", "blocked"):
                 rec = store.get(key)
                 return {"key": key, "status": what, "error": rec.error if rec else None}
+            if what.startswith("dep:"):
+                if _depth > len(plan.stages):
+                    raise RuntimeError(f"{key}: dependency {what[4:]} cannot be made")
+                run_one_stage(plan, store_root, what[4:], _depth=_depth + 1)
+                continue
             if what == "claim" and store.try_claim(key, stage.label):
                 sched.attempted.add(key)
                 try:
@@ -325,7 +344,9 @@ def report_from_outcomes(outcomes: list[dict[str, Any]]) -> ExecutionReport:
         if status == "failed":
             report.failed[key] = (o.get("error") or "failed").strip().splitlines()[-1]
         else:
-            getattr(report, {"ran": "ran", "reused": "reused", "busy": "busy"}.get(status, "blocked")).append(key)
+            getattr(
+                report, {"ran": "ran", "reused": "reused", "busy": "busy"}.get(status, "blocked")
+            ).append(key)
     return report
 
 
