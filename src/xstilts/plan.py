@@ -108,14 +108,17 @@ def build_plan(study: Study) -> Plan:
         deps: tuple[str, ...],
         spec: dict[str, Any],
         paths: dict[str, Path] | None = None,
+        unhashed: dict[str, Any] | None = None,
     ) -> str:
-        """Register a stage; its key hashes `spec` and the file contents, never the paths."""
+        """Register a stage; its key hashes `spec` and the file contents, never the paths.
+        `unhashed` entries override `spec` for the stage body only (a local model's path: its
+        content is in the key instead)."""
         paths = paths or {}
         hashed = {name: file_sha256(p) for name, p in sorted(paths.items())}
         key = content_key(
             kind, {"version": STAGE_VERSIONS[kind], "deps": deps, "files": hashed, **spec}
         )
-        stages.setdefault(key, Stage(key, kind, label, deps, spec, paths))
+        stages.setdefault(key, Stage(key, kind, label, deps, {**spec, **(unhashed or {})}, paths))
         return key
 
     pawsx_root = data_dir / study.study.pawsx_dir
@@ -157,6 +160,7 @@ def build_plan(study: Study) -> Plan:
                 "trim_vocab": {"tasks": all_tasks} if rung.trim_vocab else None,
             },
             trim_files if rung.trim_vocab else None,
+            {"path": rung.path},
         )
         for cond in study.conditions:
             category = condition_category(study, cond)
