@@ -98,12 +98,16 @@ def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict
         full = work / "untrimmed"
         if full.exists():
             shutil.rmtree(full)
-        materialize_encoder(spec["source"], spec["path"], spec["layers"], full)
+        materialize_encoder(
+            spec["source"], spec["path"], spec["layers"], full, data_dir=study.data_dir()
+        )
         report = trim_vocabulary(full, study_texts(stage, study), out / "encoder")
         summary["trim"] = report.to_json()
         shutil.rmtree(full)
     else:
-        materialize_encoder(spec["source"], spec["path"], spec["layers"], out / "encoder")
+        materialize_encoder(
+            spec["source"], spec["path"], spec["layers"], out / "encoder", data_dir=study.data_dir()
+        )
     summary["params"] = count_parameters(load_encoder(out / "encoder", dropout=0.0)).to_json()
     atomic_write_json(out / "summary.json", summary)
     return summary

