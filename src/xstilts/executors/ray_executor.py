@@ -48,7 +48,7 @@ def stage_resources(stage: Stage, res: Resources) -> dict[str, Any]:
 def _ray_stage(
     plan: Plan, store_root: str, key: str, env: dict[str, str], *upstream: dict[str, Any]
 ) -> dict[str, Any]:
-    """The body of a stage's Ray task (module-level, so workers import it, not unpickle it)."""
+    """The body of a stage's Ray task (module-level: workers import it by name)."""
     os.environ.update(env)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for dep in upstream:
