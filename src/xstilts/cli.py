@@ -100,7 +100,8 @@ def run(
         typer.Option("--bundle", help="Run offline from a bundle made by `xstilts bundle`."),
     ] = None,
     slurm_folder: Annotated[
-        Path | None, typer.Option("--slurm-folder", help="Slurm: submitit's job folder (logs, submissions).")
+        Path | None,
+        typer.Option("--slurm-folder", help="Slurm: submitit's job folder (logs, submissions)."),
     ] = None,
     slurm_partition: Annotated[
         str | None, typer.Option("--slurm-partition", help="Slurm: the partition to submit to.")
