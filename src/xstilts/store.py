@@ -109,7 +109,7 @@ def worker_alive(worker: str | None) -> bool | None:
     if not worker:
         return None
     parts = worker.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != _host() or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != _host() or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     pid, token = int(parts[1]), parts[2]
     try:

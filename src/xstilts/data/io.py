@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -40,7 +41,12 @@ class StrictTextFile(io.TextIOBase):
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
         if size is not None and size >= 0:
             raise io.UnsupportedOperation("StrictTextFile.readline does not take a size")
-        raw = self._raw.readline()
+        try:
+            raw = self._raw.readline()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:  # only a .gz file raises these
+            raise DataFormatError(
+                self.path, self.lineno + 1, f"corrupt or truncated gzip data: {err}"
+            ) from None
         if not raw:
             return ""
         self.lineno += 1

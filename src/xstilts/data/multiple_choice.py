@@ -17,7 +17,7 @@ def _index_label(path: Path, line: int | None, raw: object, n_choices: int) -> i
     """An integer label 0..n_choices-1 given as an int or a decimal string."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif isinstance(raw, str) and raw.isdigit():
+    elif isinstance(raw, str) and raw.isascii() and raw.isdigit():
         value = int(raw)
     else:
         value = -1

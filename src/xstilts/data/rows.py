@@ -56,6 +56,8 @@ def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataFormatError(path, lineno, f"not valid JSON: {err.msg}") from None
+        except RecursionError:
+            raise DataFormatError(path, lineno, "JSON nested too deeply") from None
         if not isinstance(record, dict):
             raise DataFormatError(
                 path, lineno, f"expected a JSON object, found {type(record).__name__}"
@@ -72,6 +74,8 @@ def load_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise DataFormatError(path, err.lineno, f"not valid JSON: {err.msg}") from None
+    except RecursionError:
+        raise DataFormatError(path, None, "JSON nested too deeply") from None
 
 
 def require_str(path: Path, line: int | None, record: dict[str, Any], key: str) -> str:
