@@ -230,7 +230,7 @@ def write_bundle(
     }
     blob = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = output.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{output.name}")  # keeps the suffix
     try:
         with (
             _open_write(tmp) as fh,
@@ -336,7 +336,9 @@ class UnpackedBundle:
         return adopted
 
 
-def _read_manifest(bundle: Path, tar: tarfile.TarFile) -> tuple[dict[str, Any], bytes]:
+def _read_manifest(
+    bundle: Path, tar: tarfile.TarFile
+) -> tuple[dict[str, Any], bytes, tarfile.TarInfo]:
     first = tar.next()
     if first is None or first.name != MANIFEST or not first.isfile():
         raise BundleError(f"{bundle}: not an xstilts bundle (first member is not {MANIFEST})")
@@ -349,7 +351,7 @@ def _read_manifest(bundle: Path, tar: tarfile.TarFile) -> tuple[dict[str, Any], 
             raise ValueError(f"format {manifest.get('format')!r}, expected {BUNDLE_FORMAT!r}")
     except (ValueError, AttributeError) as exc:
         raise BundleError(f"{bundle}: member {MANIFEST}: unreadable manifest ({exc})") from None
-    return manifest, blob
+    return manifest, blob, first
 
 
 def _signature(root: Path, manifest: dict[str, Any]) -> list[list[Any]]:
@@ -371,7 +373,7 @@ def open_bundle(
     started = time.perf_counter()
     try:
         with _open_read(bundle) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
-            manifest, blob = _read_manifest(bundle, tar)
+            manifest, blob, first = _read_manifest(bundle, tar)
             digest = hashlib.sha256(blob).hexdigest()[:20]
             dest = (cache_dir or cache_root()) / digest
             marker = dest / ".verified.json"
@@ -386,7 +388,7 @@ def open_bundle(
             tmp = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}")
             tmp.mkdir()
             try:
-                _extract_verified(bundle, tar, tmp, manifest)
+                _extract_verified(bundle, tar, tmp, manifest, skip=first)
                 (tmp / MANIFEST).write_bytes(blob)
                 marker_data = json.dumps(_signature(tmp, manifest))
                 (tmp / ".verified.json").write_text(marker_data)
@@ -407,11 +409,18 @@ def open_bundle(
 
 
 def _extract_verified(
-    bundle: Path, tar: tarfile.TarFile, root: Path, manifest: dict[str, Any]
+    bundle: Path,
+    tar: tarfile.TarFile,
+    root: Path,
+    manifest: dict[str, Any],
+    *,
+    skip: tarfile.TarInfo,
 ) -> None:
     members: dict[str, dict[str, Any]] = manifest["members"]
     seen: set[str] = set()
     for info in tar:
+        if info is skip:  # the manifest itself, already read
+            continue
         name = info.name
         _safe_name(bundle, name)
         if not info.isfile():

@@ -1,0 +1,124 @@
+"""Offline bundles: `xstilts bundle` packs the study, exactly the data files the plan reads and
+the encoder stages; `xstilts run --bundle` on a "node" without ../shared unpacks, verifies every
+member's SHA-256 and runs to the same results; an altered member is named in a clear error."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from reliability_helpers import REPO, assert_same_results, run_cli, store_events, write_study
+
+from xstilts.bundle import MANIFEST, bundle_data_files
+from xstilts.plan import build_plan
+from xstilts.study import load_study
+
+
+def _node_env(node: Path) -> dict[str, str]:
+    """An air-gapped node: no shared data (XSTILTS_SHARED points nowhere), its own cache."""
+    return {"XSTILTS_CACHE_DIR": str(node / "cache"), "XSTILTS_SHARED": str(node / "no-shared"),
+            "HF_HUB_OFFLINE": "1"}  # fmt: skip
+
+
+def _members(bundle: Path) -> list[str]:
+    with tarfile.open(bundle) as tar:
+        return tar.getnames()
+
+
+@pytest.fixture(scope="module")
+def bundled(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path, tiny_encoder: Path
+) -> tuple[Path, Path]:
+    """The tiny study bundled (its local encoder goes in as stage artifacts)."""
+    root = tmp_path_factory.mktemp("bundle-src")
+    study = write_study(root / "study.toml", root / "runs", shared_data, encoder=tiny_encoder)
+    made = run_cli("bundle", str(study), "-o", str(root / "study.tar"))
+    assert made.returncode == 0, made.stdout + made.stderr
+    return study, root / "study.tar"
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_bundle_holds_exactly_what_the_plan_reads(bundled: tuple[Path, Path]) -> None:
+    study, bundle = bundled
+    names = _members(bundle)
+    assert names[0] == MANIFEST and "study.toml" in names
+    wanted = set(bundle_data_files(build_plan(load_study(study))))
+    assert {n.removeprefix("data/") for n in names if n.startswith("data/")} == wanted
+    assert "pawsx/de/test_2k.tsv" in wanted and "pawsx/fr/dev_2k.tsv" not in wanted
+    assert any(n.startswith("stages/encoder/") and n.endswith("model.safetensors") for n in names)
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_run_from_bundle_without_shared_data(
+    tmp_path: Path, bundled: tuple[Path, Path], tiny_encoder: Path, baseline: Path
+) -> None:
+    _, bundle = bundled
+    node = tmp_path / "node"
+    node.mkdir()
+    shutil.copy(bundle, node / "study.tar")
+    # data_dir points nowhere: everything must come from the bundle
+    study = write_study(node / "study.toml", node / "runs", Path("/nonexistent/data"),
+                        encoder=tiny_encoder)  # fmt: skip
+    assert not (node.parent / "shared").exists()
+    ran = run_cli("run", str(study), "--bundle", str(node / "study.tar"), **_node_env(node))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "members verified and unpacked" in ran.stdout
+    assert_same_results(baseline, node / "runs")  # same keys, same numbers as from shared/
+    events = store_events(node / "runs")
+    enc = [e for key, e, *_ in events if key.startswith("encoder-")]
+    assert enc == ["adopt"]  # the encoder came from the bundle, it was not rebuilt
+    again = run_cli("run", str(study), "--bundle", str(node / "study.tar"), **_node_env(node))
+    assert again.returncode == 0 and "members verified" not in again.stdout  # cached, unchanged
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_altered_member_is_refused_by_name(tmp_path: Path, bundled: tuple[Path, Path]) -> None:
+    study, bundle = bundled
+    bad = tmp_path / "bad.tar"
+    victim = "data/pawsx/de/dev_2k.tsv"
+    with tarfile.open(bundle) as src, tarfile.open(bad, "w", format=tarfile.PAX_FORMAT) as dst:
+        for info in src.getmembers():
+            data = src.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == victim:
+                data = data.replace(b"\t1\n", b"\t0\n", 1)  # flip one label, same size
+            dst.addfile(info, io.BytesIO(data))
+    node = tmp_path / "node"
+    ran = run_cli("run", str(study), "--bundle", str(bad), **_node_env(node))
+    assert ran.returncode == 2
+    message = " ".join(ran.stdout.split())
+    assert f"member {victim}: SHA-256" in message and "does not match the manifest" in message
+    assert not list((node / "cache").glob("*/data")), "nothing unpacked is left to be used"
+
+
+def test_gzip_and_zstd_bundles_roundtrip(tmp_path: Path) -> None:
+    from xstilts.bundle import _open_read, _open_write
+
+    for name in ("b.tar.gz", "b.tar.zst"):
+        if name.endswith(".zst"):
+            pytest.importorskip("zstandard")
+        with _open_write(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="w|") as tar:
+            info = tarfile.TarInfo("x")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+        with _open_read(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+            member = tar.next()
+            assert member is not None and tar.extractfile(member).read() == b"abc"  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_demo_bundle_sizes(tmp_path: Path) -> None:
+    """examples/demo.toml bundled both ways (real data, real e5-small); sizes are printed."""
+    demo = REPO / "examples" / "demo.toml"
+    env = {"XSTILTS_OUTPUT_DIR": str(tmp_path / "runs")}
+    for mode in ("auto", "artifacts"):
+        out = tmp_path / f"demo-{mode}.tar"
+        made = run_cli("bundle", str(demo), "-o", str(out), "--encoders", mode, **env)
+        assert made.returncode == 0, made.stdout + made.stderr
+        print(mode, " ".join(made.stdout.split()), f"{os.path.getsize(out) / 1e6:.1f} MB")
