@@ -408,9 +408,8 @@ class Store:
                 (time.time(), error, key, worker_id()),
             )
             if cur.rowcount:
-                self._event(
-                    conn, key, "failed", error.strip().splitlines()[-1][:500] if error else ""
-                )
+                lines = [line for line in (error or "").splitlines() if line.strip()]
+                self._event(conn, key, "failed", lines[-1][:500] if lines else "")
 
     def finished_at(self, key: str) -> float | None:
         row = self._conn.execute("SELECT finished_at FROM stages WHERE key = ?", (key,)).fetchone()

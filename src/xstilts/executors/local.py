@@ -56,6 +56,12 @@ class ExecutionReport:
     """Finished stages found corrupt and invalidated, to be run again."""
 
 
+def last_line(text: str | None) -> str:
+    """The last non-blank line of an error text (a traceback's message), or "failed"."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "failed"
+
+
 def poll_seconds() -> float:
     raw = os.environ.get("XSTILTS_POLL_SECONDS", "").strip()
     return float(raw) if raw else min(5.0, max(0.2, lease_seconds() / 4))
@@ -265,8 +271,7 @@ def execute_plan(
                 elif what == "failed":
                     if stage.key not in report.failed:
                         rec = store.get(stage.key)
-                        report.failed[stage.key] = ((rec.error if rec else "") or "failed").strip(
-                        ).splitlines()[-1]  # fmt: skip
+                        report.failed[stage.key] = last_line(rec.error if rec else None)
                 else:  # blocked
                     sched.failed.add(stage.key)
                     report.blocked.append(stage.key)
@@ -342,7 +347,7 @@ def report_from_outcomes(outcomes: list[dict[str, Any]]) -> ExecutionReport:
     for o in outcomes:
         status, key = o["status"], o["key"]
         if status == "failed":
-            report.failed[key] = (o.get("error") or "failed").strip().splitlines()[-1]
+            report.failed[key] = last_line(o.get("error"))
         else:
             getattr(
                 report, {"ran": "ran", "reused": "reused", "busy": "busy"}.get(status, "blocked")
