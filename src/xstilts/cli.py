@@ -116,7 +116,7 @@ def run(
     ] = None,
 ) -> None:
     """Run every stage of the study that is not finished yet, then print the results table."""
-    from xstilts.executors import UnknownExecutorError, get_executor
+    from xstilts.executors import ExecutorUnavailableError, UnknownExecutorError, get_executor
     from xstilts.plan import build_plan
     from xstilts.results import collect_results
     from xstilts.store import Store
@@ -165,7 +165,11 @@ def run(
         "cluster": slurm_cluster,
         "extra": dict(item.split("=", 1) for item in slurm_arg or [] if "=" in item),
     }
-    report = execute(plan, store, console, **{k: v for k, v in options.items() if v})
+    try:
+        report = execute(plan, store, console, **{k: v for k, v in options.items() if v})
+    except ExecutorUnavailableError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     results = collect_results(plan, store, out_dir)
     print_results(study, results)
     if not results.empty:

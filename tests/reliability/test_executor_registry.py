@@ -47,3 +47,10 @@ def test_slurm_arrays_follow_dependency_levels() -> None:
     assert params["mem_gb"] == 32 and params["timeout_min"] == 120
     assert params["slurm_partition"] == "gpu"
     assert params["slurm_additional_parameters"] == {"account": "a", "dependency": "afterany:11:12"}
+
+
+def test_missing_package_is_a_clear_error() -> None:
+    from xstilts.executors import ExecutorUnavailableError, require
+
+    with pytest.raises(ExecutorUnavailableError, match="needs the 'no_such_pkg' package"):
+        require("no_such_pkg", "ray")

@@ -29,6 +29,21 @@ class UnknownExecutorError(ValueError):
     """No executor of that name: the message lists the known ones and the closest match."""
 
 
+class ExecutorUnavailableError(RuntimeError):
+    """The executor needs a package that is not installed: the message says which."""
+
+
+def require(module: str, executor: str) -> Any:
+    """Import `module` for `executor`, or raise ExecutorUnavailableError saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ExecutorUnavailableError(
+            f"the {executor} executor needs the {module!r} package: pip install {module} "
+            "(or xstilts' 'cluster' extra)"
+        ) from None
+
+
 def register_executor(name: str) -> Callable[[Executor], Executor]:
     """Decorator registering an executor function under `name` (names are unique)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from xstilts.executors import register_executor
+from xstilts.executors import register_executor, require
 from xstilts.executors.local import (
     ExecutionReport,
     report_from_outcomes,
@@ -77,7 +77,7 @@ def execute_ray(
 ) -> ExecutionReport:
     """Run the plan's unfinished stages as Ray tasks on the cluster at `address` (default: the
     one `ray start` made on this machine, or RAY_ADDRESS)."""
-    import ray
+    ray = require("ray", "ray")
 
     console = console or Console()
     started = time.perf_counter()

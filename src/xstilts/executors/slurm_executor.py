@@ -19,7 +19,7 @@ from typing import Any
 
 from rich.console import Console
 
-from xstilts.executors import register_executor
+from xstilts.executors import register_executor, require
 from xstilts.executors.local import (
     ExecutionReport,
     report_from_outcomes,
@@ -126,7 +126,7 @@ def execute_slurm(
     **_options: Any,
 ) -> ExecutionReport:
     """Submit the plan's unfinished stages as job arrays and wait for them."""
-    import submitit
+    submitit = require("submitit", "slurm")
 
     console = console or Console()
     cluster = cluster or "slurm"
