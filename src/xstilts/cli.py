@@ -142,7 +142,13 @@ def run(
         os.environ["XSTILTS_DATA_DIR"] = str(unpacked.data_dir)
     study = _load(study_file)
     started = time.perf_counter()
-    plan = build_plan(study)
+    try:
+        plan = build_plan(study)
+    except FileNotFoundError as exc:
+        where = f"the bundle {bundle}" if bundle is not None else f"the data dir {study.data_dir()}"
+        text = f"{exc.filename}: not found in {where}" if exc.filename else str(exc)
+        console.print(f"[red]{text}[/red]")
+        raise typer.Exit(2) from None
     out_dir = study.output_dir()
     store = Store(out_dir)
     if unpacked is not None:
