@@ -88,7 +88,13 @@ def _preflight(plan: Plan, todo: list[Stage]) -> None:
 @app.command()
 def run(
     study_file: StudyArg,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, counts and a measured time estimate.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="I/N: run only the runs at positions I mod N (0-based)."),
+    ] = None,
     executor: Annotated[
         str, typer.Option("--executor", "-e", help="local (default), ray or slurm.")
     ] = "local",
@@ -149,6 +155,15 @@ def run(
         text = f"{exc.filename}: not found in {where}" if exc.filename else str(exc)
         console.print(f"[red]{text}[/red]")
         raise typer.Exit(2) from None
+    if shard is not None:
+        from xstilts.plan import shard_plan
+
+        try:
+            index, count = (int(x) for x in shard.split("/"))
+            plan = shard_plan(plan, index, count)
+        except ValueError as exc:
+            console.print(f"--shard {shard!r}: expected I/N with 0 <= I < N ({exc})", style="red")
+            raise typer.Exit(2) from None
     out_dir = study.output_dir()
     store = Store(out_dir)
     if unpacked is not None:
@@ -161,8 +176,26 @@ def run(
     )
     _preflight(plan, todo)
     if dry_run:
+        from xstilts.estimate import estimate
+
         for stage in todo:
-            console.print(f"  {stage.kind:12s} {stage.key}  {stage.label}")
+            console.print(f"  {stage.kind:12s} {stage.key}  {stage.label}", soft_wrap=True)
+        table = Table(title="plan")
+        for col in ("stage kind", "to run", "reused", "estimated time", "estimate from"):
+            table.add_column(col)
+        total: float | None = 0.0
+        for row in estimate(plan, store):
+            secs = "unknown" if row.seconds is None else f"{row.seconds / 60:.1f} min"
+            table.add_row(row.kind, str(row.to_run), str(row.reused), secs, row.basis)
+            if row.to_run and row.seconds is None:
+                total = None
+            elif total is not None and row.seconds is not None:
+                total += row.seconds
+        console.print(table)
+        if total is None:
+            console.print("estimated total: unknown until a stage of each kind has finished here")
+        else:
+            console.print(f"estimated total: {total / 60:.1f} min at the throughput measured here")
         return
     options = {
         "address": address,

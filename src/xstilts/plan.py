@@ -232,3 +232,15 @@ def build_plan(study: Study) -> Plan:
                     )
                 )
     return Plan(study=study, stages=stages, runs=runs)
+
+
+def shard_plan(plan: Plan, index: int, count: int) -> Plan:
+    """The runs whose position in the plan is `index` modulo `count`, and only their stages:
+    a study split into pieces that each fit one job (shared stages run in the first piece that
+    needs them and are reused by the others)."""
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: expected 0 <= index < count")
+    runs = [r for i, r in enumerate(plan.runs) if i % count == index]
+    keep = {k for r in runs for k in r.stage_keys}
+    stages = {k: s for k, s in plan.stages.items() if k in keep}
+    return Plan(study=plan.study, stages=stages, runs=runs)
