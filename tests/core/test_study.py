@@ -98,4 +98,4 @@ def test_none_condition_takes_no_tasks(tmp_path: Path) -> None:
 
 def test_demo_study_is_valid() -> None:
     study = load_study(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
-    assert [m.layers for m in study.models] == [2, 4]
+    assert [m.layers for m in study.models] == [2, 3]
