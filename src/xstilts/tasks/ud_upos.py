@@ -40,13 +40,17 @@ class UdUpos(TaggingTask):
         return {split: data_dir / rel for split, rel in EWT_FILES.items()}
 
     def examples(self, data_dir: Path, split: Split) -> Sequence[TaggedSentence]:
-        path = data_dir / EWT_FILES[split]
-        out = []
-        for sent in read_conllu(path):
-            for tok in sent.tokens:
-                if tok.upos not in UPOS_TAGS:
-                    raise DataFormatError(
-                        path, sent.line, f"unknown UPOS tag {tok.upos!r} on word {tok.form!r}"
-                    )
-            out.append(to_tagged(sent, lambda tok: tok.upos))
-        return out
+        return read_upos_sentences(data_dir / EWT_FILES[split])
+
+
+def read_upos_sentences(path: Path) -> list[TaggedSentence]:
+    """A CoNLL-U file as words with their UPOS tags; a tag outside the 17 is an error (file, line)."""
+    out = []
+    for sent in read_conllu(path):
+        for tok in sent.tokens:
+            if tok.upos not in UPOS_TAGS:
+                raise DataFormatError(
+                    path, sent.line, f"unknown UPOS tag {tok.upos!r} on word {tok.form!r}"
+                )
+        out.append(to_tagged(sent, lambda tok: tok.upos))
+    return out

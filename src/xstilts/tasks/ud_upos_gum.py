@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from xstilts.data.conllu import read_conllu, to_tagged
-from xstilts.data.errors import DataFormatError
 from xstilts.data.records import TaggedSentence
 from xstilts.tasks.base import Split, TaggingTask, TaskSpec
 from xstilts.tasks.registry import register_task
-from xstilts.tasks.ud_upos import UPOS_TAGS
+from xstilts.tasks.ud_upos import UPOS_TAGS, read_upos_sentences
 
 GUM_FILES = {
     "train": "ud-english-gum/en_gum-ud-train.from_gum_dep.conllu.gz",
@@ -37,13 +35,4 @@ class UdUposGum(TaggingTask):
         return {split: data_dir / rel for split, rel in GUM_FILES.items()}
 
     def examples(self, data_dir: Path, split: Split) -> Sequence[TaggedSentence]:
-        path = data_dir / GUM_FILES[split]
-        out = []
-        for sent in read_conllu(path):
-            for tok in sent.tokens:
-                if tok.upos not in UPOS_TAGS:
-                    raise DataFormatError(
-                        path, sent.line, f"unknown UPOS tag {tok.upos!r} on word {tok.form!r}"
-                    )
-            out.append(to_tagged(sent, lambda tok: tok.upos))
-        return out
+        return read_upos_sentences(data_dir / GUM_FILES[split])
