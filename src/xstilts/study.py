@@ -7,7 +7,7 @@ import difflib
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -213,8 +213,31 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_study(text: str, path: Path) -> Study:
-    """Parse and validate study TOML text; `path` is used for messages and relative paths."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
+    """`KEY=VALUE` overrides (``target.lr=5e-5``, ``study.seeds=[1, 2]``) applied to parsed TOML:
+    KEY is a dotted path through tables, VALUE a TOML value (a bare word is taken as a string)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        parts = [p.strip() for p in key.split(".")]
+        if not sep or not all(parts):
+            raise StudyError(f"{path}: override {item!r}: expected KEY=VALUE, e.g. target.lr=5e-5")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise StudyError(f"{path}: override {item!r}: {part!r} is not a table")
+            node = child
+        node[parts[-1]] = parsed
+    return raw
+
+
+def parse_study(text: str, path: Path, overrides: list[str] | None = None) -> Study:
+    """Parse and validate study TOML text; `path` is used for messages and relative paths;
+    `overrides` (KEY=VALUE) change values before validation."""
     from xstilts.models.sources import known_sources
     from xstilts.tasks.registry import get_task, task_names
 
@@ -222,6 +245,8 @@ def parse_study(text: str, path: Path) -> Study:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    if overrides:
+        raw = apply_overrides(raw, overrides, path)
     try:
         study = Study.model_validate({**raw, "source_path": path})
     except ValidationError as exc:
@@ -251,7 +276,7 @@ def parse_study(text: str, path: Path) -> Study:
     return study
 
 
-def load_study(path: str | Path) -> Study:
+def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
     path = Path(path).resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -259,7 +284,7 @@ def load_study(path: str | Path) -> Study:
         raise StudyError(f"{path}: study file not found") from None
     except UnicodeDecodeError as exc:
         raise StudyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_study(text, path)
+    return parse_study(text, path, overrides)
 
 
 def condition_category(study: Study, condition: Condition) -> Category:

