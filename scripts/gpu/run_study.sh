@@ -49,8 +49,8 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
   > $LOGS/gpu_util.csv 2>&1 &
 SMI=$!
 
-# 1. GPU throughput (alone on the GPU)
-for shape in "32 128" "256 128"; do
+# 1. GPU throughput (alone on the GPU); BENCH=0 skips it
+[ "${BENCH:-1}" = 1 ] && for shape in "32 128" "256 128"; do
   set -- $shape
   timeout 60 python3 scripts/benchmark_training.py --gpu-only --gpu-batch "$1" --gpu-seq-len "$2" \
     --out "$LOGS/gpu_bench_b$1_t$2.json" > "$LOGS/gpu_bench_b$1_t$2.log" 2>&1
@@ -61,10 +61,12 @@ done
 xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
   > $LOGS/adopt.log 2>&1 || { say "adopt failed"; tail -30 $LOGS/adopt.log; }
 say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
+XSTILTS_DATA_DIR=$(ls -d "$XSTILTS_CACHE_DIR"/bundles/*/data | head -1)
+export XSTILTS_DATA_DIR  # for the commands below that take no --bundle (results --collect)
 
 # 3. pretraining, sweep and e5 intermediate checkpoints, side by side
 pids=()
-for i in 1 2 3 4; do
+for i in $(seq "${PRETRAIN_WORKERS:-4}"); do
   "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'scratch-*' --no-report \
     > "$LOGS/pretrain_$i.log" 2>&1 &
   pids+=($!)
@@ -75,14 +77,14 @@ for lr in $SWEEP_LRS; do
     --set "target.lr=$lr" --only "$SWEEP_RUN" --no-report > "$LOGS/sweep_$lr.log" 2>&1 &
   sweep+=($!)
 done
-for i in 1 2 3 4; do
+for i in $(seq "${INTER_WORKERS:-4}"); do
   "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder,intermediate --only 'e5-*' --no-report \
     > "$LOGS/intermediate_$i.log" 2>&1 &
   pids+=($!)
 done
-wait "${sweep[@]}"
+[ ${#sweep[@]} -gt 0 ] && wait "${sweep[@]}"
 say "sweep done"
-LR=$(python3 - "$SWEEP_LRS" <<'EOF'
+LR=$(python3 - "$SWEEP_LRS" "${TARGET_LR:-5e-5}" <<'EOF'
 import sys
 import pandas as pd
 best = None
@@ -96,7 +98,7 @@ for lr in sys.argv[1].split():
         print(f"lr {lr}: English dev accuracy {acc.iloc[0]:.4f}", file=sys.stderr)
         if best is None or acc.iloc[0] > best[1]:  # ties keep the smaller lr (listed first)
             best = (lr, acc.iloc[0])
-print(best[0] if best else "5e-5")
+print(best[0] if best else sys.argv[2])
 EOF
 )
 say "chosen target lr: $LR"
@@ -104,7 +106,9 @@ echo "$LR" > $LOGS/chosen_lr.txt
 
 # 4. the study
 for i in $(seq "$WORKERS"); do
-  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report > "$LOGS/worker_$i.log" 2>&1 &
+  # shellcheck disable=SC2086  # ONLY holds --only options
+  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report ${ONLY:-} \
+    > "$LOGS/worker_$i.log" 2>&1 &
   pids+=($!)
 done
 while [ "$(el)" -lt "$LIMIT" ]; do

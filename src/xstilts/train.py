@@ -53,7 +53,14 @@ class TrainOutcome:
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU when there is one, else the CPU. On a GPU, SDPA's cuDNN attention backend is
+    switched off: on an H200 (torch 2.11, cuDNN 9) it failed with `mha_graph.execute(...)
+    .is_good()` when several studies shared the card, while the flash / memory-efficient
+    kernels are as fast at these sequence lengths."""
+    if torch.cuda.is_available():
+        torch.backends.cuda.enable_cudnn_sdp(False)
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 def total_optimizer_steps(batches_per_epoch: int, hp: PhaseHParams) -> int:
