@@ -21,7 +21,7 @@ LIMIT=${2:-480}
 OUTDIR=${3:-${OUT:-out}}
 WORKERS=${WORKERS:-12}
 STUDY=${STUDY:-studies/pawsx-scaling.toml}
-SWEEP_LRS=${SWEEP_LRS:-"2e-5 5e-5 1e-4"}
+SWEEP_LRS=${SWEEP_LRS-"2e-5 5e-5 1e-4"}  # SWEEP_LRS="" skips the sweep (TARGET_LR)
 SWEEP_RUN=${SWEEP_RUN:-e5-small-L12__none__s1}
 R=${RUNS_DIR:-runs/pawsx-scaling}  # the study's output_dir, relative to the repository root
 T0=$(date +%s)
@@ -61,8 +61,7 @@ done
 xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
   > $LOGS/adopt.log 2>&1 || { say "adopt failed"; tail -30 $LOGS/adopt.log; }
 say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
-XSTILTS_DATA_DIR=$(ls -d "$XSTILTS_CACHE_DIR"/bundles/*/data | head -1)
-export XSTILTS_DATA_DIR  # for the commands below that take no --bundle (results --collect)
+
 
 # 3. pretraining, sweep and e5 intermediate checkpoints, side by side
 pids=()
@@ -124,8 +123,8 @@ for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 kill "$SMI" 2>/dev/null
 
 # 5. collect and pack
-xs results "$STUDY" --collect --set "target.lr=$LR" > $LOGS/results.txt 2>&1
-xs status "$STUDY" --set "target.lr=$LR" > $LOGS/status.txt 2>&1
+xs results "$STUDY" --bundle "$BUNDLE" --collect --set "target.lr=$LR" > $LOGS/results.txt 2>&1
+xs status "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" > $LOGS/status.txt 2>&1
 python3 - "$LOGS" "$R" <<'EOF'
 import glob, sqlite3, sys
 from pathlib import Path

@@ -46,6 +46,29 @@ SetOption = Annotated[
 ]
 
 
+BundleOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        help="Plan the study as `run --bundle` does: data, base tokenizer and package versions "
+        "from this bundle.",
+    ),
+]
+
+
+def _use_bundle(bundle: Path | None) -> None:
+    """Point this process at an offline bundle (unpacked once, verified), as `run` does."""
+    if bundle is None:
+        return
+    from xstilts.bundle import BundleError, open_bundle
+
+    try:
+        open_bundle(bundle, console=console).apply_environment()
+    except BundleError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 def _load(path: Path, overrides: list[str] | None = None) -> Study:
     try:
         return load_study(path, overrides)
@@ -316,12 +339,13 @@ def report(study_file: StudyArg, overrides: SetOption = None) -> None:
 
 
 @app.command()
-def status(study_file: StudyArg, overrides: SetOption = None) -> None:
+def status(study_file: StudyArg, overrides: SetOption = None, bundle: BundleOption = None) -> None:
     """Show done / running / pending / failed runs."""
     from xstilts.plan import build_plan
     from xstilts.results import run_status
     from xstilts.store import Store
 
+    _use_bundle(bundle)
     study = _load(study_file, overrides)
     plan = build_plan(study)
     store = Store(study.output_dir())
@@ -354,8 +378,10 @@ def results(
         ),
     ] = False,
     overrides: SetOption = None,
+    bundle: BundleOption = None,
 ) -> None:
     """Print the results table (accuracy per language, averages incl. and excl. English)."""
+    _use_bundle(bundle)
     study = _load(study_file, overrides)
     path = study.output_dir() / "results.csv"
     if collect:

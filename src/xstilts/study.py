@@ -74,12 +74,20 @@ class Condition(_Strict):
     category: Category | None = None
     sampling: Literal["proportional", "temperature", "uniform"] = "proportional"
     temperature: Annotated[float, Field(gt=0)] = 2.0
+    multitask: bool | None = None
+    """For the analysis: a multi-task condition is kept out of the category means (its own
+    condition). Default: multi-task when it trains on several tasks; `false` makes several
+    datasets of one task (MNLI + SNLI as NLI) count as one task of its category."""
 
     @model_validator(mode="after")
     def _none_has_no_tasks(self) -> Condition:
         if self.name == "none" and self.tasks:
             raise ValueError("the 'none' control condition takes no tasks")
         return self
+
+    @property
+    def is_multitask(self) -> bool:
+        return len(self.task_names) > 1 if self.multitask is None else self.multitask
 
     @property
     def task_names(self) -> list[str]:

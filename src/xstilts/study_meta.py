@@ -71,6 +71,7 @@ def study_meta(study: Study) -> dict[str, Any]:
             for ladder in dict.fromkeys(m.ladder for m in study.models)
         },
         "conditions": {c.name: condition_category(study, c) for c in study.conditions},
+        "multitask_conditions": [c.name for c in study.conditions if c.is_multitask],
         "seeds": list(study.study.seeds),
         "languages": list(study.study.languages),
         "hyperparameters": {

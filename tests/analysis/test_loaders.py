@@ -25,3 +25,21 @@ def test_load_study_round_trip(tmp_path):
     assert set(tables.predictions["run_id"]) == set(sim.results["run_id"])
     st = analyze(tables.results, tables.predictions, AnalysisConfig(n_boot=50, regression=False))
     assert not st.gaps.empty
+
+
+def test_one_predictions_file_for_all_runs(tmp_path):
+    """Published results keep all predictions in one `predictions.parquet` with a run_id column."""
+    import pandas as pd
+
+    from xstilts.analysis.loaders import load_study
+
+    pd.DataFrame({"run_id": ["a", "b"], "lang": ["en", "en"], "split": ["test", "test"],
+                  "accuracy": [0.5, 0.6], "n": [1, 1]}).to_csv(tmp_path / "results.csv",
+                                                                 index=False)  # fmt: skip
+    pd.DataFrame(
+        {"run_id": ["a", "b", "zzz"], "lang": ["en"] * 3, "split": ["test"] * 3,
+         "example_id": ["1", "1", "1"], "gold": [1, 1, 1], "pred": [1, 0, 1]}
+    ).to_parquet(tmp_path / "predictions.parquet")  # fmt: skip
+    tables = load_study(tmp_path)
+    assert tables.predictions is not None
+    assert sorted(tables.predictions["run_id"]) == ["a", "b"]  # runs not in results.csv dropped

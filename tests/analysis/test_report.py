@@ -192,3 +192,14 @@ def test_intermediate_summary_exact():
     assert s.loc["loss", "margin_min"] == pytest.approx(-0.1)
     assert not s.loc["loss", "beats_baseline"]
     assert intermediate_summary(None).empty
+
+
+def test_a_verdict_that_rests_on_collapsed_runs_is_flagged():
+    from xstilts.analysis.report import _collapse_warning
+
+    text = _collapse_warning("amplifies", "inconclusive", 19)
+    assert "Not robust to collapse" in text and "inconclusive" in text and "19" in text
+    assert _collapse_warning("amplifies", "amplifies", 19) == ""  # survives: no warning
+    assert _collapse_warning("amplifies", None, 0) == ""  # nothing collapsed
+    assert _collapse_warning("inconclusive", "amplifies", 3) == ""  # already the weakest claim
+    assert "not computable" in _collapse_warning("diminishes", None, 2)

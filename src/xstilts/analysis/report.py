@@ -410,6 +410,18 @@ def _meta_conflicts(study_meta: Mapping[str, Any], res: pd.DataFrame) -> list[st
     return out
 
 
+def _collapse_warning(verdict: str, kept: str | None, n_collapsed: int) -> str:
+    """A warning when the verdict does not survive leaving the collapsed runs out."""
+    if not n_collapsed or verdict == "inconclusive" or kept == verdict:
+        return ""
+    without = kept if kept is not None else "not computable"
+    return (
+        f"Not robust to collapse: without the {n_collapsed} collapsed run(s) the verdict is "
+        f"{without}. The gap here measures which conditions collapsed (fine-tuning stability), "
+        "not how well the rest transfer; more seeds or other hyperparameters are needed."
+    )
+
+
 def build_report(
     results: pd.DataFrame,
     predictions: pd.DataFrame | None,
@@ -425,6 +437,10 @@ def build_report(
     `<out_dir>/<name>.md`. `study_meta` keys used: title, question, ladders, conditions,
     seeds, languages, hyperparameters, data_sources, caveats (others are listed as-is)."""
     cfg = config or AnalysisConfig()
+    if cfg.multitask_conditions is None and "multitask_conditions" in study_meta:
+        cfg = dataclasses.replace(
+            cfg, multitask_conditions=tuple(study_meta["multitask_conditions"])
+        )
     ccfg = collapse_config or CollapseConfig()
     res = validate_results(results)
     pred = validate_predictions(predictions) if predictions is not None else None
@@ -503,7 +519,12 @@ def build_report(
         + f". Size axis: log10 of <b>{_e(cfg.size_axis)}</b>; slopes are pp per 10× size. "
         f"{level} percentile CIs from a hierarchical bootstrap (B = {cfg.n_boot}, seed "
         f"{cfg.seed}): seeds resampled within each rung × condition, then test examples "
-        f"({_e(cfg.example_resampling)} across runs). Verdict: <i>amplifies</i> if the slope CI "
+        + (
+            f"({_e(cfg.example_resampling)} across runs)"
+            if pred is not None
+            else "(no per-example predictions: a binomial draw per run, independent across runs)"
+        )
+        + ". Verdict: <i>amplifies</i> if the slope CI "
         "excludes 0 on the side that makes the gap's magnitude grow (for a positive gap: above "
         "0), <i>diminishes</i> if it excludes 0 on the other side, else <i>inconclusive</i>; "
         "also inconclusive with < 2 rungs, a category without tasks, or a gap whose sign is "
@@ -543,6 +564,9 @@ def build_report(
             )
         elif n_collapsed:
             extra.append(f"Without collapsed runs: {_e(kept_note or 'ladder has no runs left')}.")
+        warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
+        if warning:
+            extra.append(f"<b>{_e(warning)}</b>")
         h.append(
             f"<div class='verdict'><span class='badge {_e(v.verdict)}'>{_e(v.verdict)}</span> "
             f"<b>{_e(v.ladder)}</b><p>{_e(v.text)}</p>"
@@ -677,6 +701,9 @@ def build_report(
                 f"  - Without collapsed runs: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade "
                 f"CI {fmt_ci(k.slope_ci)}"
             )
+        warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
+        if warning:
+            md.append(f"  - **{warning}**")
     if not headline:
         md.append("- inconclusive: no ladder could be analysed")
     md.append("")
