@@ -69,3 +69,26 @@ def test_training_on_evaluation_pairs_is_refused_before_any_work(
     assert out.exit_code == 2, out.output
     assert "PAWS-Wiki dev" in out.output
     assert not (tmp_path / "out" / "stages").exists()
+
+
+def test_dry_run_of_a_subset_with_an_override(tmp_path: Path, shared_data: Path) -> None:
+    """--only picks runs by id, --stages keeps stage kinds, --set changes a value; a pattern that
+    matches nothing is an error that shows what run ids look like."""
+    study = tmp_path / "s.toml"
+    study.write_text(
+        f'[study]\nname = "x"\ndata_dir = "{shared_data}"\noutput_dir = "{tmp_path / "out"}"\n'
+        "seeds = [1, 2]\n"
+        '[[models]]\nname = "m"\nlayers = 1\n[[conditions]]\nname = "none"\n'
+        '[[conditions]]\nname = "ud_upos"\n'
+    )
+    base = ["run", str(study), "--dry-run"]
+    out = runner.invoke(app, [*base, "--only", "m__ud_upos__*", "--set", "target.lr=1e-4"])
+    assert out.exit_code == 0, out.output
+    assert "2 runs" in out.output and "(seed 1)" in out.output and "none" not in out.output
+    out = runner.invoke(app, [*base, "--stages", "encoder,intermediate"])
+    assert out.exit_code == 0, out.output
+    assert "target" not in out.output.split("plan")[0]
+    out = runner.invoke(app, [*base, "--only", "nothing*"])
+    assert out.exit_code == 2 and "m__none__s1" in out.output
+    out = runner.invoke(app, [*base, "--set", "target.lrr=1"])
+    assert out.exit_code == 2 and "unknown key" in out.output
