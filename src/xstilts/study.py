@@ -156,9 +156,16 @@ class Resources(_Strict):
 
     cpus: Annotated[int, Field(ge=1)] = 1
     gpus: Annotated[int, Field(ge=0)] = 0
+    train_processes: Annotated[int, Field(ge=1)] | None = None
+    """Processes for one training stage, data-parallel (`xstilts.distributed`); default `gpus`
+    when above 1, else 1. On a machine without GPUs, N > 1 runs N CPU processes (gloo)."""
     eval_gpus: Annotated[int, Field(ge=0)] = 0
     memory_gb: Annotated[float, Field(gt=0)] | None = None
     time_minutes: Annotated[int, Field(ge=1)] = 240
+
+    @property
+    def training_processes(self) -> int:
+        return self.train_processes or max(self.gpus, 1)
 
 
 class Study(_Strict):

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from transformers import get_linear_schedule_with_warmup
 
 from xstilts.batching import TaskMix
+from xstilts.distributed import all_mean, shard, world
 from xstilts.heads import EncoderWithHead, load_state, save_state
 from xstilts.store import atomic_write_json, sha256_of
 from xstilts.study import PhaseHParams
@@ -112,6 +113,14 @@ def train_model(
     model.to(device)
     if hp.freeze_word_embeddings:
         model.encoder.get_input_embeddings().weight.requires_grad_(False)
+    rank, size = world()
+    net: torch.nn.Module = model
+    if size > 1:  # one process of a data-parallel stage (xstilts.distributed)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index or 0] if device.type == "cuda" else None,
+            find_unused_parameters=True,  # several task heads: a batch uses one of them
+        )
     torch.manual_seed(seed)
     optimizer = make_optimizer(model, hp)
     total = total_optimizer_steps(len(data.epoch_batches(hp.batch_size, seed, 0)), hp)
@@ -153,9 +162,12 @@ def train_model(
         per_epoch = len(batches)
         for task, indices in batches[offset:]:
             try:
+                local, weight = shard(indices, rank, size)
                 loss_value = _forward_backward(
-                    model, data, task, indices, splits, hp.grad_accum, pad_id, device, autocast
-                )
+                    net, data, task, local, splits, hp.grad_accum, pad_id, device, autocast,
+                    weight=weight, stop_on_nonfinite=size == 1,
+                )  # fmt: skip
+                loss_value = all_mean(loss_value)  # every process sees the same value
             except torch.cuda.OutOfMemoryError:
                 if len(indices) < 2 * splits:
                     raise
@@ -244,9 +256,14 @@ def _forward_backward(
     pad_id: int,
     device: torch.device,
     autocast: Any,
+    *,
+    weight: float = 1.0,
+    stop_on_nonfinite: bool = True,
 ) -> float:
     """Forward and backward one batch, in `splits` pieces whose gradients add up to the whole
-    batch's (each piece's mean loss weighted by its share of the examples); returns the loss."""
+    batch's (each piece's mean loss weighted by its share of the examples); returns the loss
+    times `weight` (a data-parallel process's share, `xstilts.distributed.shard`). In a process
+    group a non-finite loss still goes backward, so no process waits for the others in vain."""
     pieces = [indices] if splits == 1 else [p for p in _split(indices, splits) if len(p)]
     total_loss = 0.0
     for piece in pieces:
@@ -254,12 +271,13 @@ def _forward_backward(
         with autocast:
             loss, _ = model(batch, task)
         assert loss is not None
-        if not torch.isfinite(loss):
+        if stop_on_nonfinite and not torch.isfinite(loss):
             return float(loss.item())
-        weight = len(piece) / len(indices)
-        (loss * weight / grad_accum if splits > 1 else loss / grad_accum).backward()
-        total_loss += loss.item() * weight if splits > 1 else loss.item()
-    return total_loss
+        share = len(piece) / len(indices) if splits > 1 else 1.0
+        scaled = loss * (share * weight) if splits > 1 or weight != 1.0 else loss
+        (scaled / grad_accum).backward()
+        total_loss += loss.item() * share
+    return total_loss * weight
 
 
 def _split(indices: Any, parts: int) -> list[Any]:

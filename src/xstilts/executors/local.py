@@ -30,6 +30,7 @@ from rich.progress import (
 )
 
 from xstilts import pipeline
+from xstilts.distributed import launch_stage
 from xstilts.executors import register_executor
 from xstilts.plan import Plan, Stage
 from xstilts.store import LeaseKeeper, Store, lease_seconds
@@ -116,8 +117,14 @@ def run_stage(stage: Stage, plan: Plan, store: Store, progress: Progress | None 
     seed_stage(stage.key)
     try:
         with LeaseKeeper(store.root, stage.key) as keeper:
+            processes = plan.study.resources.training_processes
             if stage.kind == "encoder":
                 summary = pipeline.run_encoder_stage(stage, plan.study, work, out)
+            elif stage.kind in ("intermediate", "target") and processes > 1:
+                assert upstream is not None
+                summary = launch_stage(
+                    stage.kind, stage, plan.study, upstream, work, out, processes
+                )
             elif stage.kind == "intermediate":
                 assert upstream is not None
                 summary = pipeline.run_intermediate_stage(
