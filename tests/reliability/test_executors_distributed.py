@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import assert_same_results, cli_env, run_cli, store_events, write_study
+from reliability_helpers import (
+    REPO,
+    assert_same_results,
+    cli_env,
+    run_cli,
+    store_events,
+    write_study,
+)
 from rich.console import Console
 
 from xstilts.plan import build_plan
@@ -210,3 +217,42 @@ def _weights(manifest: Path) -> dict[str, str]:
 
     files = json.loads(manifest.read_text())["files"]
     return {k: v["sha256"] for k, v in files.items() if k.endswith(".safetensors")}
+
+
+DEMO = REPO / "examples" / "demo.toml"
+DEMO_SMALL = [  # the demo study (both e5-small depths, its three conditions), on fewer examples
+    "--set", 'study.languages=["en", "de"]', "--set", 'study.splits=["dev"]',
+    "--set", "intermediate.budget_size=16", "--set", "intermediate.max_eval_examples=16",
+    "--set", "target.max_train_examples=32", "--set", "target.eval_every=4",
+    "--set", "target.max_eval_examples=32", "--set", "evaluation.max_examples_per_file=32",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo-local") / "runs"
+    ran = run_cli("run", str(DEMO), *DEMO_SMALL, "--no-report", XSTILTS_OUTPUT_DIR=str(out))
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
+    return out
+
+
+@pytest.mark.slow
+def test_ray_runs_the_demo_study(tmp_path: Path, demo_local: Path, ray_cluster: str) -> None:
+    out = tmp_path / "runs"
+    ran = run_cli("run", str(DEMO), *DEMO_SMALL, "--no-report", "--executor", "ray",
+                  "--address", ray_cluster, XSTILTS_OUTPUT_DIR=str(out))  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
+    assert len([e for _k, e, *_ in store_events(out) if e == "done"]) == 18
+    assert_same_results(demo_local, out)
+
+
+@pytest.mark.slow
+def test_submitit_runs_the_demo_study(tmp_path: Path, demo_local: Path) -> None:
+    pytest.importorskip("submitit")
+    out = tmp_path / "runs"
+    ran = run_cli("run", str(DEMO), *DEMO_SMALL, "--no-report", "--executor", "slurm",
+                  "--slurm-cluster", "local", "--slurm-folder", str(tmp_path / "jobs" / "%j"),
+                  XSTILTS_OUTPUT_DIR=str(out))  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-4000:] + ran.stderr[-4000:]
+    assert len([e for _k, e, *_ in store_events(out) if e == "done"]) == 18
+    assert_same_results(demo_local, out)
