@@ -23,8 +23,15 @@ variants are interleaved, in a rotated order per repeat, and the table shows med
 No variant freezes the word embeddings. With CUDA present, a GPU section follows: an encoder of
 XLM-R-base shape (random weights), bf16 autocast, measured step time against the FLOP floor.
 
+`--profile N` runs the same variants under torch.profiler (training steps 4..3+N) and prints,
+instead of the speed table, each variant's ms per training step by op category (OP_CATEGORIES:
+self time of the aten ops on the training thread, medians over repeats) next to the measured
+wall time of those steps; the rest is Python, the autograd engine, collation and the profiler.
+
     python scripts/benchmark_training.py --layers 6 --train-pairs 1024 --eval-pairs 1000 \
         --repeats 2 --out bench.json
+    python scripts/benchmark_training.py --layers 6 --train-pairs 1024 --eval-pairs 1000 \
+        --repeats 1 --max-steps 12 --profile 8 --eval-passes 1 --out profile.json
     python scripts/benchmark_training.py --gpu-only --gpu-peak-tflops 989
 """
 
@@ -51,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XSTILTS_SHARED", REPO.parent / "shared"))
 ALL_VARIANTS = ("trainer_default", "trainer_best", "xstilts", "xstilts_trim", "trainer_best_trim")
 BASELINE = "trainer_default"
+BEST = "trainer_best"
 TRIMMED = {"xstilts_trim", "trainer_best_trim"}
 
 
@@ -108,7 +116,180 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         threads=torch.get_num_threads(),
         loadavg_end=os.getloadavg()[0],
     )
+    if args.profile_steps:
+        window = profiled_window(result["step_s"], args.profile_steps)
+        result["profile_wall_ms_per_step"] = 1e3 * sum(window) / len(window)
+        tokens = profiled_window(result["padded_tokens_by_step"], args.profile_steps)
+        result["profile_padded_tokens_per_step"] = sum(tokens) / len(tokens)
     return result
+
+
+OP_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "matmul (mm, addmm, bmm)": ("mm", "addmm", "bmm", "baddbmm"),
+    "fused attention kernels": ("_scaled_dot_product_flash_attention_for_cpu",
+                                "_scaled_dot_product_flash_attention_for_cpu_backward"),
+    "softmax + attention mask": ("_softmax", "_softmax_backward_data", "where", "isneginf",
+                                 "masked_fill", "masked_fill_", "all", "eq", "ne", "logical_not"),
+    "dropout RNG (bernoulli_)": ("bernoulli_", "native_dropout", "native_dropout_backward"),
+    "layer norm": ("native_layer_norm", "native_layer_norm_backward"),
+    "GELU / tanh": ("gelu", "gelu_backward", "tanh", "tanh_backward"),
+    "casts + copies (autocast, contiguous)": ("copy_", "_to_copy", "clone"),
+    "AdamW update": ("_fused_adamw_", "addcdiv_", "addcmul_", "lerp_", "sqrt", "_foreach_sqrt",
+                     "_foreach_addcdiv_", "_foreach_lerp_", "_foreach_mul_", "_foreach_add_"),
+    "embedding forward + backward": ("embedding", "embedding_dense_backward", "index_select",
+                                     "index_add_", "embedding_backward"),
+    "zero-fill (gradient buffers)": ("fill_", "zero_"),
+    "grad-norm clipping": ("linalg_vector_norm", "stack", "_foreach_norm", "clamp"),
+    "bias-grad sums": ("sum",),
+    "other elementwise (add, mul, div)": ("add", "add_", "mul", "mul_", "div", "div_", "sub",
+                                          "rsub", "neg"),
+}  # fmt: skip
+
+
+def op_category(key: str) -> str:
+    """The OP_CATEGORIES entry of a profiler key ("aten::mm"), by exact op name; else "other"."""
+    name = key.removeprefix("aten::")
+    for category, ops in OP_CATEGORIES.items():
+        if name in ops:
+            return category
+    return "other"
+
+
+PROFILE_WAIT, PROFILE_WARMUP = 2, 1  # steps 1-2 not traced, step 3 traced and dropped
+
+
+def profiled_window(per_step: list[Any], n: int) -> list[Any]:
+    """The entries (durations, token counts) of the steps StepProfiler records: steps 4..3+n
+    (1-based)."""
+    first = PROFILE_WAIT + PROFILE_WARMUP
+    if len(per_step) < first + n:
+        raise ValueError(f"{len(per_step)} steps: profiling {n} needs at least {first + n}")
+    return per_step[first : first + n]
+
+
+class StepProfiler:
+    """torch.profiler over training steps 4..3+n (n = 0: off): each op's self time on the
+    calling thread (≈ wall time; intra-op threads work inside it), grouped, in ms per step.
+
+    `step()` must be called once at the end of every optimizer step (both loops call their
+    step hook after `zero_grad`), so one recorded step spans backward, clipping, the optimizer,
+    zero-grad, the next batch's collation and its forward."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.prof: Any = None
+        self.calls = 0
+
+    def __enter__(self) -> StepProfiler:
+        if self.steps:
+            import torch
+
+            schedule = torch.profiler.schedule(
+                wait=PROFILE_WAIT, warmup=PROFILE_WARMUP, active=self.steps, repeat=1
+            )
+            self.prof = torch.profiler.profile(
+                activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule
+            )
+            self.prof.__enter__()
+        return self
+
+    def step(self) -> None:
+        if self.prof is not None:
+            self.calls += 1
+            self.prof.step()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.prof is not None:
+            self.prof.__exit__(*exc)
+
+    def _events(self) -> list[Any]:
+        if self.prof is None:
+            return []
+        if self.calls < PROFILE_WAIT + PROFILE_WARMUP + self.steps:
+            raise RuntimeError(
+                f"profiler saw {self.calls} steps; {self.steps} profiled steps need "
+                f"{PROFILE_WAIT + PROFILE_WARMUP + self.steps}"
+            )
+        return [e for e in self.prof.key_averages() if e.key.startswith("aten::")]
+
+    def summary(self) -> dict[str, float]:
+        """Self time per op category, ms per profiled step, largest first."""
+        return group_op_times({e.key: e.self_cpu_time_total / 1e3 / self.steps
+                               for e in self._events()})  # fmt: skip
+
+    def top_ops(self, n: int = 15) -> dict[str, float]:
+        """The n aten ops with the most self time, ms per profiled step."""
+        ops = sorted(self._events(), key=lambda e: -e.self_cpu_time_total)[:n]
+        return {e.key: e.self_cpu_time_total / 1e3 / self.steps for e in ops}
+
+
+def group_op_times(op_ms: dict[str, float]) -> dict[str, float]:
+    """{"aten::mm": ms, ...} -> {category: ms}, largest first."""
+    totals: dict[str, float] = {}
+    for key, ms in op_ms.items():
+        cat = op_category(key)
+        totals[cat] = totals.get(cat, 0.0) + ms
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def summarise_profiles(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Per variant, medians over repeats: ms per profiled step by category, all aten ops, the
+    measured wall time of the profiled steps, and what the ops leave unexplained (Python, the
+    autograd engine, data collation, profiler overhead)."""
+    out: dict[str, Any] = {}
+    for v in variants:
+        rs = [r for r in runs if r["variant"] == v and r.get("profile_ms_per_step")]
+        if not rs:
+            continue
+        cats = {c for r in rs for c in r["profile_ms_per_step"]}
+        by_cat = {c: statistics.median(r["profile_ms_per_step"].get(c, 0.0) for r in rs)
+                  for c in cats}  # fmt: skip
+        ops = statistics.median(sum(r["profile_ms_per_step"].values()) for r in rs)
+        wall = statistics.median(r["profile_wall_ms_per_step"] for r in rs)
+        out[v] = {
+            "categories_ms": dict(sorted(by_cat.items(), key=lambda kv: -kv[1])),
+            "aten_ops_ms": ops,
+            "wall_ms": wall,
+            "outside_ops_ms": wall - ops,
+            "top_ops_ms": rs[0].get("profile_top_ops_ms", {}),
+            "padded_tokens_per_step": statistics.median(
+                r["profile_padded_tokens_per_step"] for r in rs
+            ),
+            "repeats": len(rs),
+        }
+    return out
+
+
+def accuracy_lines(runs: list[dict[str, Any]]) -> str:
+    """One line per run: what a profiled run trained to (profiling must not change it)."""
+    return "\n".join(
+        f"[{r['repeat']}] {r['variant']:18s} acc {r['accuracy']:.3f}  final loss "
+        f"{r['final_loss']:.4f}  CPU-s/step {r['train_cpu_s'] / r['steps']:.2f}"
+        for r in runs
+    )
+
+
+def profile_table(profiles: dict[str, Any]) -> str:
+    """Markdown: op categories (rows) × variants (columns), ms per training step."""
+    names = list(profiles)
+    out = ["| ms per training step | " + " | ".join(names) + " |",
+           "|---|" + "---:|" * len(names)]  # fmt: skip
+    for cat in [*OP_CATEGORIES, "other"]:
+        vals = [profiles[n]["categories_ms"].get(cat, 0.0) for n in names]
+        if any(v >= 0.5 for v in vals):
+            out.append(f"| {cat} | " + " | ".join(f"{v:.0f}" for v in vals) + " |")
+    rows = (("**all aten ops (self time)**", "aten_ops_ms"),
+            ("outside aten ops (Python, autograd engine, collation, profiler)", "outside_ops_ms"),
+            ("**wall time of the profiled steps**", "wall_ms"))  # fmt: skip
+    for label, key in rows:
+        bold = label.startswith("**")
+        cells = [
+            f"**{profiles[n][key]:.0f}**" if bold else f"{profiles[n][key]:.0f}" for n in names
+        ]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("| padded tokens per profiled step | "
+               + " | ".join(f"{profiles[n]['padded_tokens_per_step']:.0f}" for n in names) + " |")  # fmt: skip
+    return "\n".join(out)
 
 
 def seeded_head_init(module: Any, seed: int, std: float) -> None:
@@ -163,23 +344,36 @@ def run_xstilts(
     seeded_head_init(model.heads, args.seed, encoder.config.initializer_range)
     mix = TaskMix({"pawsx": train})
     optimizer_used = describe_optimizer(make_optimizer(model, hp))  # what train_model will build
-    padded = sum(
-        len(b) * int(train.lengths[b].max())
-        for _, b in mix.epoch_batches(hp.batch_size, args.seed, 0)
-    )
+    # the batches train_model will take, in its order (epoch after epoch, one per step)
+    tokens_by_step: list[int] = []
+    real_tokens = 0
+    epoch = 0
+    while len(tokens_by_step) < steps:
+        batches = mix.epoch_batches(hp.batch_size, args.seed, epoch)
+        for _, b in batches[: steps - len(tokens_by_step)]:
+            tokens_by_step.append(len(b) * int(train.lengths[b].max()))
+            real_tokens += int(train.lengths[b].sum())
+        epoch += 1
     step_times: list[float] = []
+    prof = StepProfiler(args.profile_steps)
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        step_times.append(time.perf_counter())
+        prof.step()
+
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work:
         start = time.perf_counter()
         cpu0 = time.process_time()
-        outcome = train_model(
-            model,
-            mix,
-            hp,
-            args.seed,
-            Path(work),
-            pad_id=tokenizer.pad_token_id,
-            on_step=lambda s, t, loss: step_times.append(time.perf_counter()),
-        )
+        with prof:
+            outcome = train_model(
+                model,
+                mix,
+                hp,
+                args.seed,
+                Path(work),
+                pad_id=tokenizer.pad_token_id,
+                on_step=on_step,
+            )
         returned = time.perf_counter()
     train_s = step_times[-1] - start
     cpu_train = time.process_time() - cpu0
@@ -196,13 +390,16 @@ def run_xstilts(
         "step_s": np.diff([start, *step_times]).tolist(),
         "train_cpu_s": cpu_train,
         "checkpoint_write_s": returned - step_times[-1],
+        "profile_ms_per_step": prof.summary(),
+        "profile_top_ops_ms": prof.top_ops(),
         "eval_passes_s": eval_passes,
         "eval_s": min(eval_passes),
         "accuracy": task_metric("accuracy", dev, logits),
         "pred_1_rate": float(np.mean(pred == 1)),
         "final_loss": outcome.final_loss,
-        "padded_tokens_per_step": padded / steps,
-        "real_tokens_per_step": float(train.lengths.sum()) / steps,
+        "padded_tokens_by_step": tokens_by_step,
+        "padded_tokens_per_step": sum(tokens_by_step) / steps,
+        "real_tokens_per_step": real_tokens / steps,
         "precision": hp.precision,
         "optimizer": optimizer_used,
         "vocab": int(encoder.config.vocab_size),
@@ -292,21 +489,26 @@ def run_trainer(
     training_args = TrainingArguments(**kwargs)
 
     padded = {"tokens": 0, "real": 0, "batches": 0}
+    tokens_by_step: list[int] = []
     base_collator = default_data_collator if default else DataCollatorWithPadding(tokenizer)
 
     def counting_collator(features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = base_collator(features)
         if padded["batches"] < steps:  # count training batches only
             padded["tokens"] += int(batch["input_ids"].numel())
+            tokens_by_step.append(int(batch["input_ids"].numel()))
             padded["real"] += int(batch["attention_mask"].sum())
             padded["batches"] += 1
         return batch
 
     step_times: list[float] = []
 
+    prof = StepProfiler(args.profile_steps)
+
     class Timer(TrainerCallback):
         def on_step_end(self, *a: Any, **k: Any) -> None:
             step_times.append(time.perf_counter())
+            prof.step()
 
     trainer = Trainer(
         model=model,
@@ -318,7 +520,8 @@ def run_trainer(
     )
     start = time.perf_counter()
     cpu0 = time.process_time()
-    out = trainer.train()
+    with prof:
+        out = trainer.train()
     train_s = step_times[-1] - start
     cpu_train = time.process_time() - cpu0
     padded["batches"] = steps  # stop counting
@@ -340,9 +543,12 @@ def run_trainer(
         "train_cpu_s": cpu_train,
         "eval_passes_s": eval_passes,
         "eval_s": min(eval_passes),
+        "profile_ms_per_step": prof.summary(),
+        "profile_top_ops_ms": prof.top_ops(),
         "accuracy": float(np.mean(pred == gold)),
         "pred_1_rate": float(np.mean(pred == 1)),
         "final_loss": float(out.training_loss),
+        "padded_tokens_by_step": tokens_by_step,
         "padded_tokens_per_step": padded["tokens"] / steps,
         "real_tokens_per_step": padded["real"] / steps,
         "precision": "bf16" if bf16 else "fp32",
@@ -439,11 +645,28 @@ def child_command(args: argparse.Namespace, variant: str, repeat: int) -> list[s
     for key in ("layers", "train_pairs", "eval_pairs", "epochs", "max_steps", "batch_size",
                 "eval_batch_size", "max_length", "lr", "warmup_ratio", "weight_decay",
                 "max_grad_norm", "dropout", "seed", "data_seed", "threads", "data_file",
-                "data_dir", "work_dir", "model_dir", "trim_dir", "eval_passes"):  # fmt: skip
+                "data_dir", "work_dir", "model_dir", "trim_dir", "eval_passes",
+                "profile_steps"):  # fmt: skip
         value = getattr(args, key)
         if value is not None:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
     return cmd
+
+
+def machine_busy_cpu_s() -> float | None:
+    """CPU-seconds the whole machine has spent busy (all processes, all cores) since boot, from
+    /proc/stat; None where there is none."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_children(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -454,10 +677,13 @@ def run_children(args: argparse.Namespace) -> list[dict[str, Any]]:
         order = variants[k:] + variants[:k]
         for variant in order:
             load = os.getloadavg()[0]
+            busy0, own0 = machine_busy_cpu_s(), children_cpu_s()
             t0 = time.perf_counter()
             proc = subprocess.run(
                 child_command(args, variant, rep), capture_output=True, text=True, check=False
             )
+            wall = time.perf_counter() - t0
+            busy1, own1 = machine_busy_cpu_s(), children_cpu_s()
             line = next(
                 (ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None
             )
@@ -465,7 +691,10 @@ def run_children(args: argparse.Namespace) -> list[dict[str, Any]]:
                 sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
                 raise SystemExit(f"variant {variant} failed (exit {proc.returncode})")
             result = json.loads(line)
-            result.update(repeat=rep, loadavg_start=load, process_s=time.perf_counter() - t0)
+            result.update(repeat=rep, loadavg_start=load, process_s=wall)
+            # cores kept busy by everything else on the machine while this variant ran
+            if busy0 is not None and busy1 is not None:
+                result["other_cores"] = max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
             runs.append(result)
             if args.out:  # progress survives an interrupted run
                 with args.out.with_suffix(".runs.jsonl").open("a") as f:
@@ -473,7 +702,8 @@ def run_children(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(
                 f"[{rep}] {variant:18s} train {result['train_samples_per_s']:6.2f}/s  "
                 f"eval {result['eval_samples_per_s']:7.2f}/s  rss {result['peak_rss_mib']:6.0f} "
-                f"MiB  acc {result['accuracy']:.3f}  load {load:.1f}",
+                f"MiB  acc {result['accuracy']:.3f}  load {load:.1f}  other cores "
+                f"{result.get('other_cores', float('nan')):.2f}",
                 flush=True,
             )
     return runs
@@ -492,6 +722,7 @@ def summarise(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, dict
                for k in ("train_samples_per_s", "eval_samples_per_s", "peak_rss_mib", "accuracy",
                          "train_cpu_s", "padded_tokens_per_step", "real_tokens_per_step",
                          "final_loss", "pred_1_rate")}  # fmt: skip
+        med["other_cores"] = statistics.median(r.get("other_cores", math.nan) for r in rs)
         med["train_range"] = (min(r["train_samples_per_s"] for r in rs),
                               max(r["train_samples_per_s"] for r in rs))  # fmt: skip
         per_step = np.array([r["step_s"] for r in rs]).min(axis=0)
@@ -512,6 +743,14 @@ def summarise(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, dict
             )
             med["cpu_speedup"] = base["train_cpu_s"] / med["train_cpu_s"]
             med["eval_speedup"] = med["eval_samples_per_s"] / base["eval_samples_per_s"]
+    best = out.get(BEST)
+    for med in out.values():
+        if best:
+            med["train_speedup_vs_best"] = med["train_samples_per_s"] / best["train_samples_per_s"]
+            med["train_speedup_least_vs_best"] = (
+                med["train_samples_per_s_least"] / best["train_samples_per_s_least"]
+            )
+            med["eval_speedup_vs_best"] = med["eval_samples_per_s"] / best["eval_samples_per_s"]
     return out
 
 
@@ -537,10 +776,11 @@ def compare_logits(args: argparse.Namespace, runs: list[dict[str, Any]]) -> list
 
 def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
     rows = [
-        "| variant | padded / real tokens per step | train samples/s, median (min–max) | × (1) "
-        "| train samples/s, least-interfered | × (1) | CPU-s per step | × (1) | eval samples/s, "
-        "median (best) | × (1) | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | padded / real tokens per step | train samples/s, median (min–max) "
+        "| × default | × best | train samples/s, least-interfered (1) | × default | × best "
+        "| CPU-s per step | eval samples/s, median (best) | × default | × best | peak RSS MiB "
+        "| other cores busy (2) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     nan = float("nan")
     for v, m in summary.items():
@@ -548,12 +788,19 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
         rows.append(
             f"| {v} | {m['padded_tokens_per_step']:.0f} / {m['real_tokens_per_step']:.0f} | "
             f"{m['train_samples_per_s']:.2f} ({lo:.2f}–{hi:.2f}) | "
-            f"{m.get('train_speedup', nan):.2f} | {m['train_samples_per_s_least']:.2f} | "
-            f"{m.get('train_speedup_least', nan):.2f} | {m['cpu_s_per_step']:.2f} | "
-            f"{m.get('cpu_speedup', nan):.2f} | {m['eval_samples_per_s']:.1f} "
-            f"({m['eval_samples_per_s_best']:.1f}) | {m.get('eval_speedup', nan):.2f} | "
-            f"{m['peak_rss_mib']:.0f} |"
+            f"{m.get('train_speedup', nan):.2f} | {m.get('train_speedup_vs_best', nan):.2f} | "
+            f"{m['train_samples_per_s_least']:.2f} | {m.get('train_speedup_least', nan):.2f} | "
+            f"{m.get('train_speedup_least_vs_best', nan):.2f} | {m['cpu_s_per_step']:.2f} | "
+            f"{m['eval_samples_per_s']:.1f} ({m['eval_samples_per_s_best']:.1f}) | "
+            f"{m.get('eval_speedup', nan):.2f} | {m.get('eval_speedup_vs_best', nan):.2f} | "
+            f"{m['peak_rss_mib']:.0f} | {m['other_cores']:.2f} |"
         )
+    rows += [
+        "",
+        f"× default / × best: ratio to {BASELINE} / {BEST} (medians). (1) the fastest time of "
+        "each step over the repeats, summed. (2) median over repeats of the cores that other "
+        "processes kept busy while the variant ran (/proc/stat minus the variant's own CPU time).",
+    ]
     rows += [
         "",
         "| variant | precision | optimizer | vocab | accuracy (per repeat) | final loss | "
@@ -760,6 +1007,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpu-warmup", type=int, default=5)
     p.add_argument("--gpu-steps", type=int, default=20)
     p.add_argument("--eval-passes", type=int, default=2, help="eval timed this often; best kept")
+    p.add_argument("--profile", "--profile-steps", dest="profile_steps", type=int, default=0,
+                   metavar="N", help="profile N training steps (4..3+N) of each variant with "
+                   "torch.profiler and print ms per step by op category instead of the speed "
+                   "table (a profiled run's speeds are not reported)")  # fmt: skip
     p.add_argument("--child", choices=ALL_VARIANTS, default=None, help=argparse.SUPPRESS)
     p.add_argument("--repeat", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -767,6 +1018,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    need = PROFILE_WAIT + PROFILE_WARMUP + args.profile_steps
+    if args.profile_steps and total_steps(args) < need:
+        raise SystemExit(
+            f"--profile {args.profile_steps} needs at least {need} training steps, "
+            f"the run has {total_steps(args)}"
+        )
     if args.child:
         print(json.dumps(run_variant(args)), flush=True)
         return 0
@@ -797,6 +1054,17 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: report[k] for k in ("environment", "models", "slice")}, indent=1))
             runs = run_children(args)
             report["logits"] = compare_logits(args, runs)
+        if args.profile_steps:
+            profiles = summarise_profiles(runs, list(args.variants))
+            report["runs"], report["profile"] = runs, profiles
+            report["profile_table"] = profile_table(profiles)
+            print()
+            print(report["profile_table"])
+            print()
+            print(accuracy_lines(runs))
+            if args.out:
+                args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+            return 0
         summary = summarise(runs, list(args.variants))
         report["runs"], report["summary"] = runs, summary
         print()
