@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
-from reliability_helpers import run_cli, store_events, write_study
-from safetensors.torch import load_file, save_file
+from reliability_helpers import cli_env, run_cli, store_events, write_study
+from safetensors.torch import load_file
 
 from xstilts.distributed import shard
 from xstilts.train import _forward_backward
@@ -29,58 +29,27 @@ def test_slices_and_weights_make_the_batch_mean() -> None:
         assert torch.isclose(ddp, losses.mean())
 
 
-class _Data:
-    """`collate` of a fixed regression-free classification set (the TaskMix interface)."""
-
-    def __init__(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.x = torch.randn(10, 6, generator=g)
-        self.y = torch.randint(0, 3, (10,), generator=g)
-
-    def collate(self, task: str, idx: list[int], pad_id: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[idx], "labels": self.y[idx]}
-
-
-class _Model(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(1)
-        self.lin = torch.nn.Linear(6, 3)
-
-    def forward(self, batch: dict[str, torch.Tensor], task: str) -> tuple[torch.Tensor, None]:
-        return torch.nn.functional.cross_entropy(self.lin(batch["x"]), batch["labels"]), None
-
-
-def _grads(model: torch.nn.Module) -> list[torch.Tensor]:
-    return [p.grad.detach().clone() for p in model.parameters()]
-
-
-def _worker(rank: int, size: int, init: str, out: str) -> None:
-    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=size)
-    model = torch.nn.parallel.DistributedDataParallel(_Model())
-    local, weight = shard(list(range(7)), rank, size)  # an odd batch: unequal slices
-    loss = _forward_backward(model, _Data(), "t", local, 1, 1, 0, torch.device("cpu"),
-                             torch.autocast("cpu", enabled=False), weight=weight,
-                             stop_on_nonfinite=False)  # fmt: skip
-    torch.distributed.all_reduce(t := torch.tensor([loss]))
-    if rank == 0:
-        grads = {f"g{i}": g for i, g in enumerate(_grads(model.module))}
-        save_file({**grads, "loss": t / size}, out)
-    torch.distributed.destroy_process_group()
-
-
 @pytest.mark.slow
 @pytest.mark.ci
 def test_two_processes_give_the_one_process_gradient(tmp_path: Path) -> None:
-    single = _Model()
-    loss = _forward_backward(single, _Data(), "t", list(range(7)), 1, 1, 0, torch.device("cpu"),
+    """Two gloo processes started as `accelerate launch --multi_gpu` starts them (torchrun),
+    in a fresh interpreter so nothing of this test process leaks into them."""
+    from ddp_grad_worker import BATCH, Data, Model, grads
+
+    single = Model()
+    loss = _forward_backward(single, Data(), "t", BATCH, 1, 1, 0, torch.device("cpu"),
                              torch.autocast("cpu", enabled=False))  # fmt: skip
     out = tmp_path / "ddp.safetensors"
-    init = f"file://{tempfile.mktemp(dir=tmp_path)}"
-    mp.spawn(_worker, args=(2, init, str(out)), nprocs=2, join=True)
+    worker = Path(__file__).with_name("ddp_grad_worker.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(worker), str(out)],
+        env=cli_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     got = load_file(out)
-    for i, b in enumerate(_grads(single)):
-        assert torch.allclose(got[f"g{i}"], b, atol=1e-6)
+    for name, want in grads(single).items():
+        assert torch.allclose(got[name], want, atol=1e-6), name
     assert abs(got["loss"].item() - loss) < 1e-6
 
 
