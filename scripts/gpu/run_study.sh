@@ -19,7 +19,7 @@ set -uo pipefail
 BUNDLE=${1:?usage: run_study.sh BUNDLE [LIMIT_SECONDS] [OUT_DIR]}
 LIMIT=${2:-480}
 OUTDIR=${3:-${OUT:-out}}
-WORKERS=${WORKERS:-12}
+WORKERS=${WORKERS:-12}  # 12 ran cleanly on an H200; 23 processes (with pretraining) did not
 STUDY=${STUDY:-studies/pawsx-scaling.toml}
 SWEEP_LRS=${SWEEP_LRS-"2e-5 5e-5 1e-4"}  # SWEEP_LRS="" skips the sweep (TARGET_LR)
 SWEEP_RUN=${SWEEP_RUN:-e5-small-L12__none__s1}
@@ -39,6 +39,8 @@ fi
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 export XSTILTS_CACHE_DIR=/tmp/xstilts-cache
+# many processes share one GPU: let each one's allocator give back what it no longer uses
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 XS=(python3 -c 'import sys; from xstilts.cli import app; sys.argv[0] = "xstilts"; app()')
 xs() { "${XS[@]}" "$@"; }  # background workers call "${XS[@]}" directly: $! is then their pid
 
