@@ -734,23 +734,17 @@ def summarise(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, dict
         for key in ("precision", "optimizer", "vocab"):
             med[key] = rs[0][key]
         out[v] = med
-    base = out.get(BASELINE)
-    for med in out.values():
-        if base:
-            med["train_speedup"] = med["train_samples_per_s"] / base["train_samples_per_s"]
-            med["train_speedup_least"] = (
-                med["train_samples_per_s_least"] / base["train_samples_per_s_least"]
-            )
-            med["cpu_speedup"] = base["train_cpu_s"] / med["train_cpu_s"]
-            med["eval_speedup"] = med["eval_samples_per_s"] / base["eval_samples_per_s"]
-    best = out.get(BEST)
-    for med in out.values():
-        if best:
-            med["train_speedup_vs_best"] = med["train_samples_per_s"] / best["train_samples_per_s"]
-            med["train_speedup_least_vs_best"] = (
-                med["train_samples_per_s_least"] / best["train_samples_per_s_least"]
-            )
-            med["eval_speedup_vs_best"] = med["eval_samples_per_s"] / best["eval_samples_per_s"]
+    for ref_name, suffix in ((BASELINE, ""), (BEST, "_vs_best")):
+        ref = out.get(ref_name)
+        if not ref:
+            continue
+        for med in out.values():
+            for name, rate in (("train_speedup", "train_samples_per_s"),
+                               ("train_speedup_least", "train_samples_per_s_least"),
+                               ("eval_speedup", "eval_samples_per_s")):  # fmt: skip
+                med[name + suffix] = med[rate] / ref[rate]
+            if ref_name == BASELINE:
+                med["cpu_speedup"] = ref["train_cpu_s"] / med["train_cpu_s"]
     return out
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from xstilts.study import Study, StudyError, load_study
 
 if TYPE_CHECKING:
+    from xstilts.bundle import UnpackedBundle
     from xstilts.plan import Plan, Stage
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -56,17 +57,19 @@ BundleOption = Annotated[
 ]
 
 
-def _use_bundle(bundle: Path | None) -> None:
-    """Point this process at an offline bundle (unpacked once, verified), as `run` does."""
+def _use_bundle(bundle: Path | None) -> UnpackedBundle | None:
+    """Point this process at an offline bundle (unpacked once, verified); None without one."""
     if bundle is None:
-        return
+        return None
     from xstilts.bundle import BundleError, open_bundle
 
     try:
-        open_bundle(bundle, console=console).apply_environment()
+        unpacked = open_bundle(bundle, console=console)
     except BundleError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    unpacked.apply_environment()
+    return unpacked
 
 
 def _load(path: Path, overrides: list[str] | None = None) -> Study:
@@ -189,16 +192,7 @@ def run(
     except UnknownExecutorError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    unpacked = None
-    if bundle is not None:
-        from xstilts.bundle import BundleError, open_bundle
-
-        try:
-            unpacked = open_bundle(bundle, console=console)
-        except BundleError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
-        unpacked.apply_environment()
+    unpacked = _use_bundle(bundle)
     study = _load(study_file, overrides)
     started = time.perf_counter()
     try:

@@ -31,7 +31,6 @@ from typing import Any
 import torch
 
 JOB_FILE = "job.json"
-SUMMARY_FILE = "summary.json"
 LOG_FILE = "ddp.log"
 
 
@@ -71,7 +70,6 @@ def all_mean(value: float) -> float:
 
 
 def launch_stage(
-    kind: str,
     stage: Any,
     study: Any,
     upstream: Path,
@@ -95,7 +93,6 @@ def launch_stage(
             elif src.is_file():
                 shutil.copy2(src, folder / name)
     job = {
-        "kind": kind,
         "stage": {
             "key": stage.key,
             "kind": stage.kind,
@@ -124,7 +121,7 @@ def launch_stage(
             f"{stage.label}: training on {processes} processes failed (exit {done.returncode}); "
             f"log {ddp / LOG_FILE}:\n{tail}"
         )
-    summary = json.loads((ddp / SUMMARY_FILE).read_text())
+    summary = json.loads((out / "summary.json").read_text())  # process 0's, as in one process
     for extra in ddp.glob("rank*"):
         shutil.rmtree(extra, ignore_errors=True)
     return summary
@@ -156,15 +153,11 @@ def _run_job(job_file: Path) -> None:
         out = work / "out"
         out.mkdir(parents=True, exist_ok=True)
     body = {"intermediate": pipeline.run_intermediate_stage, "target": pipeline.run_target_stage}
-    summary = body[job["kind"]](stage, study, Path(job["upstream"]), work, out, lambda *_: None)
-    summary["processes"] = state.num_processes
-    if rank == 0:
+    summary = body[stage.kind](stage, study, Path(job["upstream"]), work, out, lambda *_: None)
+    if rank == 0:  # the stage's summary.json records the process count too
         from xstilts.store import atomic_write_json
 
-        atomic_write_json(out / "summary.json", summary)  # the stage's own record says so too
-        tmp = job_file.parent / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary))
-        os.replace(tmp, job_file.parent / SUMMARY_FILE)
+        atomic_write_json(out / "summary.json", {**summary, "processes": state.num_processes})
     state.wait_for_everyone()
     state.destroy_process_group()
 

@@ -122,9 +122,7 @@ def run_stage(stage: Stage, plan: Plan, store: Store, progress: Progress | None 
                 summary = pipeline.run_encoder_stage(stage, plan.study, work, out)
             elif stage.kind in ("intermediate", "target") and processes > 1:
                 assert upstream is not None
-                summary = launch_stage(
-                    stage.kind, stage, plan.study, upstream, work, out, processes
-                )
+                summary = launch_stage(stage, plan.study, upstream, work, out, processes)
             elif stage.kind == "intermediate":
                 assert upstream is not None
                 summary = pipeline.run_intermediate_stage(
