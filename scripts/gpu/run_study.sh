@@ -27,6 +27,7 @@ R=${RUNS_DIR:-runs/pawsx-scaling}  # the study's output_dir, relative to the rep
 T0=$(date +%s)
 LOGS=${LOGS:-/tmp/xstilts-gpu-logs}
 mkdir -p "$OUTDIR" "$LOGS"
+rm -f "$LOGS/stop"
 el() { echo $(($(date +%s) - T0)); }
 say() { echo "[$(el)s] $*" | tee -a $LOGS/schedule.log; }
 
@@ -105,13 +106,36 @@ EOF
 say "chosen target lr: $LR"
 echo "$LR" > $LOGS/chosen_lr.txt
 
-# 4. the study
-for i in $(seq "$WORKERS"); do
-  # shellcheck disable=SC2086  # ONLY holds --only options
-  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report ${ONLY:-} \
-    > "$LOGS/worker_$i.log" 2>&1 &
-  pids+=($!)
-done
+# 4. the study: $WORKERS workers on the whole plan (or on $ONLY), or, with TIERS=FILE, worker groups
+#    GROUPS="name:count ..." that each work through the FILE's lines for their group (or "all") in
+#    order, one `xstilts run --only P...` per line: a line is "GROUP PATTERN [PATTERN ...]"
+worker() {  # worker GROUP INDEX: run the tier lines of GROUP, one after the other
+  set -f  # patterns are run-id globs, not file names
+  grep -v '^ *#' "$TIERS" | while read -r group patterns; do
+    [ -z "$group" ] && continue
+    [ "$group" = "$1" ] || [ "$group" = all ] || continue
+    [ -e "$LOGS/stop" ] && break
+    only=()
+    for p in $patterns; do only+=(--only "$p"); done
+    echo "== tier: $group $patterns" >&2
+    "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report "${only[@]}"
+  done
+}
+if [ -n "${TIERS:-}" ]; then
+  for spec in ${GROUPS:-all:$WORKERS}; do
+    for i in $(seq "${spec#*:}"); do
+      worker "${spec%%:*}" "$i" > "$LOGS/worker_${spec%%:*}_$i.log" 2>&1 &
+      pids+=($!)
+    done
+  done
+else
+  for i in $(seq "$WORKERS"); do
+    # shellcheck disable=SC2086  # ONLY holds --only options
+    "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report ${ONLY:-} \
+      > "$LOGS/worker_$i.log" 2>&1 &
+    pids+=($!)
+  done
+fi
 while [ "$(el)" -lt "$LIMIT" ]; do
   alive=0
   for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
@@ -119,14 +143,28 @@ while [ "$(el)" -lt "$LIMIT" ]; do
   sleep 5
 done
 say "stopping: $alive workers still running"
+touch "$LOGS/stop"  # tier loops start nothing new
 for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
+signal_workers() {  # signal every xstilts process (tier workers run theirs as children)
+  python3 - "$1" <<'EOF'
+import os, signal, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if b"from xstilts.cli import app" in handle.read():
+                os.kill(int(pid), getattr(signal, sys.argv[1]))
+    except OSError:
+        pass
+EOF
+}
+signal_workers SIGINT
 sleep 5
 for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+signal_workers SIGKILL
 kill "$SMI" 2>/dev/null
 
-# 5. collect and pack
-xs results "$STUDY" --bundle "$BUNDLE" --collect --set "target.lr=$LR" > $LOGS/results.txt 2>&1
-xs status "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" > $LOGS/status.txt 2>&1
+# 5. pack: first what needs no planning (stage table with summaries, encoder records, logs), so a
+#    call that runs out of time still brings those back; then collect results and predictions
 python3 - "$LOGS" "$R" <<'EOF'
 import glob, sqlite3, sys
 from pathlib import Path
@@ -142,11 +180,18 @@ for db in sorted(set(glob.glob("runs/*/store.sqlite")) | {f"{sys.argv[2]}/store.
             frame["error"] = frame["error"].fillna("").str.strip().str.split("\n").str[-1]
         frame.to_csv(f"{sys.argv[1]}/{name}.{table}.csv", index=False)
 EOF
+find "$R/stages/encoder" \( -name pretrain_log.csv -o -name xstilts_encoder.json \
+  -o -name summary.json \) | tar czf "$OUTDIR/encoders.tgz" -T - 2>/dev/null
+tar czf "$OUTDIR/logs.tgz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")"
+say "stage tables packed"
+timeout "${COLLECT_TIMEOUT:-150}" "${XS[@]}" results "$STUDY" --bundle "$BUNDLE" --collect \
+  --set "target.lr=$LR" > $LOGS/results.txt 2>&1
+say "results collected: rc=$?"
+timeout 60 "${XS[@]}" status "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" \
+  > $LOGS/status.txt 2>&1
 ls runs/*/ > $LOGS/runs_ls.txt 2>&1
 tar czf "$OUTDIR/results.tgz" $R/results.csv $R/intermediate.csv runs/sweep-*/results.csv \
   2>/dev/null
-find "$R/stages/encoder" \( -name pretrain_log.csv -o -name xstilts_encoder.json \
-  -o -name summary.json \) | tar czf "$OUTDIR/encoders.tgz" -T - 2>/dev/null
 tar czf "$OUTDIR/logs.tgz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")"
 rm -f /tmp/predlist.*
 ls $R/predictions 2>/dev/null | split -n r/4 - /tmp/predlist.

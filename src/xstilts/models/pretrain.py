@@ -636,7 +636,7 @@ def train_mlm(
     eval_batches = _eval_batches(corpus, special, random_ids, seed, preset.batch_size)
     started = time.perf_counter()
     tokens = 0
-    window: list[float] = []
+    window: list[torch.Tensor] = []  # per-step losses, read back only when logged: no per-step sync
     losses: list[float] = []
     evals: list[float] = []
     with log_path.open("w", newline="", encoding="utf-8") as handle:
@@ -677,9 +677,9 @@ def train_mlm(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            window.append(float(loss.detach()))
+            window.append(loss.detach().float())
             if step % log_every == 0 or step == steps:
-                mean = sum(window) / len(window)
+                mean = float(torch.stack(window).mean())
                 losses.append(mean)
                 window = []
                 log(step, mean, evaluate=step % eval_every == 0 or step == steps)
