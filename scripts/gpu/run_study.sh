@@ -187,7 +187,7 @@ say "stage tables packed"
 timeout "${COLLECT_TIMEOUT:-150}" "${XS[@]}" results "$STUDY" --bundle "$BUNDLE" --collect \
   --set "target.lr=$LR" > $LOGS/results.txt 2>&1
 say "results collected: rc=$?"
-timeout 60 "${XS[@]}" status "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" \
+timeout "${STATUS_TIMEOUT:-30}" "${XS[@]}" status "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" \
   > $LOGS/status.txt 2>&1
 ls runs/*/ > $LOGS/runs_ls.txt 2>&1
 tar czf "$OUTDIR/results.tgz" $R/results.csv $R/intermediate.csv runs/sweep-*/results.csv \
