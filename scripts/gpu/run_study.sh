@@ -107,7 +107,7 @@ say "chosen target lr: $LR"
 echo "$LR" > $LOGS/chosen_lr.txt
 
 # 4. the study: $WORKERS workers on the whole plan (or on $ONLY), or, with TIERS=FILE, worker groups
-#    GROUPS="name:count ..." that each work through the FILE's lines for their group (or "all") in
+#    WORKER_GROUPS="name:count ..." that each work through the FILE's lines for their group (or "all") in
 #    order, one `xstilts run --only P...` per line: a line is "GROUP PATTERN [PATTERN ...]"
 worker() {  # worker GROUP INDEX: run the tier lines of GROUP, one after the other
   set -f  # patterns are run-id globs, not file names
@@ -122,7 +122,7 @@ worker() {  # worker GROUP INDEX: run the tier lines of GROUP, one after the oth
   done
 }
 if [ -n "${TIERS:-}" ]; then
-  for spec in ${GROUPS:-all:$WORKERS}; do
+  for spec in ${WORKER_GROUPS:-all:$WORKERS}; do
     for i in $(seq "${spec#*:}"); do
       worker "${spec%%:*}" "$i" > "$LOGS/worker_${spec%%:*}_$i.log" 2>&1 &
       pids+=($!)
