@@ -320,3 +320,57 @@ def test_accuracy_consistency_flags_mismatch():
     res.loc[0, "accuracy"] = min(res.loc[0, "accuracy"] + 0.1, 1.0)
     bad = accuracy_consistency(res, sim.predictions)
     assert (~bad["consistent"]).sum() == 1
+
+
+# ---- incomplete rungs (a partial study): the slope compares the same tasks at every rung
+def _drop(sim, keep):
+    res = sim.results[sim.results.apply(keep, axis=1)]
+    pred = sim.predictions[sim.predictions["run_id"].isin(set(res["run_id"]))]
+    return res, pred
+
+
+def test_rung_missing_a_task_or_seeds_is_left_out_of_the_slope():
+    sim = simulate_study(n_dev=0, n_test=100, langs=("en", "de"), gap_slope=0.05, rng_seed=5)
+    conds = sorted(set(sim.results.loc[sim.results["category"] == "semantic", "condition"]))
+    syn = sorted(set(sim.results.loc[sim.results["category"] == "syntactic", "condition"]))
+    first = sim.results["seed"].min()
+
+    def keep(r):  # L3 lacks a semantic task; L6 keeps one seed of a syntactic task
+        if r["model"] == "L3" and r["condition"] == conds[0]:
+            return False
+        return not (r["model"] == "L6" and r["condition"] == syn[0] and r["seed"] != first)
+
+    res, pred = _drop(sim, keep)
+    st = analyze(res, pred, FAST)
+    v = st.headline()[0]
+    assert v.n_rungs == 2 and v.smallest == "L9" and v.largest == "L12"
+    assert v.left_out == (f"L3: no {conds[0]}", f"L6: fewer than 2 seeds: {syn[0]} (1 seed)")
+    assert "Left out of the slope (incomplete rungs)" in v.text
+    g = st.gaps[st.gaps["lang"] == v.lang].set_index("model")
+    assert list(g.loc[["L3", "L6", "L9", "L12"], "in_slope"]) == [False, False, True, True]
+    assert math.isfinite(g.loc["L3", "gap"])  # still shown per rung
+    # the slope is the one the two complete rungs give alone
+    alone = analyze(res[res["model"].isin(["L9", "L12"])], pred, FAST).headline()[0]
+    assert v.slope == pytest.approx(alone.slope)
+
+
+def test_fewer_than_two_complete_rungs_is_inconclusive():
+    sim = simulate_study(n_dev=0, n_test=100, langs=("de",), sizes=(1e7, 1e8), rng_seed=6)
+    small = sim.results["model"].iloc[0]
+    res, pred = _drop(sim, lambda r: not (r["model"] == small and r["seed"] > 0))  # 1 seed left
+    v = analyze(res, pred, FAST).headline()[0]
+    assert v.verdict == "inconclusive" and v.n_rungs == 1
+    assert any("1 complete rung(s); a slope needs at least 2" in r for r in v.reasons)
+    assert v.left_out and v.left_out[0].startswith(f"{small}: fewer than 2 seeds")
+
+
+def test_single_seed_design_keeps_every_rung():
+    # a one-seed study (the demo) compares rungs on example-level CIs: nothing is left out
+    sim = simulate_study(n_seeds=1, n_dev=0, n_test=100, langs=("de",), gap_slope=0.05)
+    v = analyze(sim.results, sim.predictions, FAST).headline()[0]
+    assert v.left_out == () and v.n_rungs == 4
+
+
+def test_min_seeds_must_be_positive():
+    with pytest.raises(ValueError, match="min_seeds"):
+        AnalysisConfig(min_seeds=0)

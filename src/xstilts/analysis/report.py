@@ -321,6 +321,10 @@ def _gap_rows(stats: StudyStats, label: str) -> pd.DataFrame:
             ],
             "gap (pp)": [fmt_pp(v) for v in g["gap"]],
             "CI": [fmt_ci((a, b)) for a, b in zip(g["ci_low"], g["ci_high"], strict=True)],
+            "in slope": [
+                "yes" if ok else ("no: " + why.split(": ", 1)[-1] if why else "no")
+                for ok, why in zip(g["in_slope"], g["left_out_why"], strict=True)
+            ],
         }
     )
 
@@ -528,7 +532,9 @@ def build_report(
         "excludes 0 on the side that makes the gap's magnitude grow (for a positive gap: above "
         "0), <i>diminishes</i> if it excludes 0 on the other side, else <i>inconclusive</i>; "
         "also inconclusive with < 2 rungs, a category without tasks, or a gap whose sign is "
-        "unresolved."
+        "unresolved. A rung enters the slope only when it has every syntactic and semantic task "
+        f"of its ladder with at least {cfg.min_seeds} seeds (or as many as the ladder's "
+        "best-covered cell, if fewer): every rung then compares the same tasks."
     )
     headline = stats.headline()
     kept_by_ladder = {v.ladder: v for v in kept_stats.headline()} if kept_stats else {}
@@ -728,6 +734,7 @@ def build_report(
     md.append(_md_table(design["conditions"]))
     md.append(_md_table(design["other"]))
     md.append(f"## Collapsed runs\n\n{n_collapsed} of {len(flags)} runs flagged.\n")
+    md.append(_md_table(rates))
     if n_collapsed:
         md.append(_md_table(shown[["run_id", "condition", "seed", "reasons"]]))
     md.append("## Caveats\n")

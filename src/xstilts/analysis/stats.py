@@ -66,6 +66,10 @@ class AnalysisConfig:
     multitask_conditions: tuple[str, ...] | None = None
     example_resampling: Literal["shared", "independent"] = "shared"
     regression: bool = True
+    min_seeds: int = 2
+    """A rung enters a ladder's slope only when it has every syntactic and semantic task of the
+    ladder, each with at least min(min_seeds, the most seeds any such cell of the ladder has)
+    seeds: the slope then compares the same tasks, each with seed variation, at every rung."""
 
     def __post_init__(self) -> None:
         if self.split not in ("dev", "test"):
@@ -78,6 +82,8 @@ class AnalysisConfig:
             raise ValueError(f"size_column must be one of {sorted(SIZE_AXIS_NAMES)}")
         if self.example_resampling not in ("shared", "independent"):
             raise ValueError("example_resampling must be 'shared' or 'independent'")
+        if self.min_seeds < 1:
+            raise ValueError("min_seeds must be at least 1")
 
     @property
     def size_axis(self) -> str:
@@ -119,6 +125,8 @@ class LadderVerdict:
     mean_gap: float
     mean_gap_ci: tuple[float, float]
     n_rungs: int
+    left_out: tuple[str, ...]
+    """Rungs with results that the slope leaves out, each with why (AnalysisConfig.min_seeds)."""
     smallest: str | None
     smallest_size: float
     gap_smallest: float
@@ -178,6 +186,7 @@ class StudyStats:
                     "ci_low": v.slope_ci[0],
                     "ci_high": v.slope_ci[1],
                     "n_rungs": v.n_rungs,
+                    "left_out": "; ".join(v.left_out),
                     "gap_smallest": v.gap_smallest,
                     "gap_largest": v.gap_largest,
                     "reasons": "; ".join(v.reasons),
@@ -418,6 +427,42 @@ def _rungs(cells: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _incomplete_rungs(
+    cells: pd.DataFrame,
+    n_seeds: np.ndarray,
+    rungs: pd.DataFrame,
+    ladder: str,
+    j: int,
+    cfg: AnalysisConfig,
+) -> dict[int, str]:
+    """Rung index -> why it is left out of `ladder`'s slope for label `j`: a syntactic or
+    semantic task of the ladder that it lacks, or has with fewer seeds than required."""
+    inc = _included(cells, cfg) & (cells["ladder"] == ladder).to_numpy()
+    inc &= cells["category"].isin(["syntactic", "semantic"]).to_numpy()
+    have = inc & (n_seeds[:, j] > 0)
+    if not have.any():
+        return {}
+    tasks = sorted(set(cells.loc[have, "condition"]))
+    required = min(cfg.min_seeds, int(n_seeds[have, j].max()))
+    out: dict[int, str] = {}
+    for r in np.flatnonzero((rungs["ladder"] == ladder).to_numpy()):
+        at = have & (cells["model"] == rungs.at[r, "model"]).to_numpy()
+        if not at.any():
+            continue  # no gap at this rung anyway
+        seeds = dict(zip(cells.loc[at, "condition"], n_seeds[at, j], strict=True))
+        missing = [t for t in tasks if t not in seeds]
+        thin = [f"{t} ({seeds[t]} seed{'s' if seeds[t] != 1 else ''})" for t in tasks
+                if t in seeds and seeds[t] < required]  # fmt: skip
+        why = []
+        if missing:
+            why.append("no " + ", ".join(missing))
+        if thin:
+            why.append(f"fewer than {required} seeds: " + ", ".join(thin))
+        if why:
+            out[int(r)] = f"{rungs.at[r, 'model']}: " + "; ".join(why)
+    return out
+
+
 def _category_replicates(
     cells: pd.DataFrame,
     cell_point: np.ndarray,
@@ -572,9 +617,15 @@ def analyze(
     gap_point = cat_point[:, sem] - cat_point[:, syn]  # (R, L)
     gap_reps = cat_reps[:, sem] - cat_reps[:, syn]  # (R, L, B)
     gap_lo, gap_hi = _ci(gap_reps, level)
+    left_out = {
+        (ladder, j): _incomplete_rungs(cells, n_seeds, rungs, ladder, j, cfg)
+        for ladder in rungs["ladder"].unique()
+        for j in range(len(labels))
+    }
     gap_rows = []
     for r, rung in enumerate(rungs.itertuples(index=False)):
         for j, label in enumerate(labels):
+            why_out = left_out[(rung.ladder, j)].get(r, "")
             gap_rows.append(
                 {
                     **rung._asdict(),
@@ -586,6 +637,8 @@ def analyze(
                     "gap": gap_point[r, j],
                     "ci_low": gap_lo[r, j],
                     "ci_high": gap_hi[r, j],
+                    "in_slope": bool(np.isfinite(gap_point[r, j]) and not why_out),
+                    "left_out_why": why_out,
                 }
             )
     gap_table = pd.DataFrame(gap_rows)
@@ -603,13 +656,16 @@ def analyze(
             for cat in ("syntactic", "semantic")
         }
         for j, label in enumerate(labels):
-            valid = np.isfinite(gap_point[r_idx, j]) & np.isfinite(x_all)
+            out = left_out[(ladder, j)]
+            complete = np.array([r not in out for r in r_idx], dtype=bool)
+            valid = np.isfinite(gap_point[r_idx, j]) & np.isfinite(x_all) & complete
             rows_v = r_idx[valid]
             x = x_all[valid]
             row = {
                 "ladder": ladder,
                 "lang": label,
                 "n_rungs": int(valid.sum()),
+                "left_out": tuple(out[r] for r in r_idx if r in out),
                 "size_column": cfg.size_column,
                 "slope": np.nan,
                 "ci_low": np.nan,
@@ -659,7 +715,7 @@ def analyze(
 
 def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdict:
     ladder, label = row["ladder"], row["lang"]
-    g = gaps[(gaps["ladder"] == ladder) & (gaps["lang"] == label) & gaps["gap"].notna()]
+    g = gaps[(gaps["ladder"] == ladder) & (gaps["lang"] == label) & gaps["in_slope"]]
     g = g.sort_values("size")
     slope, lo, hi = row["slope"], row["ci_low"], row["ci_high"]
     reasons: list[str] = []
@@ -667,7 +723,8 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
         if row[f"n_{cat}_tasks"] == 0:
             reasons.append(f"no {cat} tasks in this ladder")
     if row["n_rungs"] < 2:
-        reasons.append(f"{row['n_rungs']} rung(s) with both categories; a slope needs at least 2")
+        what = "complete rung(s)" if row["left_out"] else "rung(s) with both categories"
+        reasons.append(f"{row['n_rungs']} {what}; a slope needs at least 2")
     trend: Literal["increasing", "decreasing", "unclear"] = "unclear"
     if math.isfinite(lo) and math.isfinite(hi):
         if lo > 0:
@@ -722,6 +779,10 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
         parts[-1] += "."
     if reasons:
         parts.append(("Why: " if verdict == "inconclusive" else "") + "; ".join(reasons) + ".")
+    if row["left_out"]:
+        parts.append(
+            "Left out of the slope (incomplete rungs): " + "; ".join(row["left_out"]) + "."
+        )
     return LadderVerdict(
         ladder=ladder,
         lang=label,
@@ -734,6 +795,7 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
         mean_gap=row["mean_gap"],
         mean_gap_ci=(row["mean_gap_ci_low"], row["mean_gap_ci_high"]),
         n_rungs=row["n_rungs"],
+        left_out=tuple(row["left_out"]),
         smallest=s_model,
         smallest_size=s_size,
         gap_smallest=s_gap,
