@@ -99,14 +99,24 @@ def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict
         if full.exists():
             shutil.rmtree(full)
         materialize_encoder(
-            spec["source"], spec["path"], spec["layers"], full, data_dir=study.data_dir()
+            spec["source"],
+            spec["path"],
+            spec["layers"],
+            full,
+            data_dir=study.data_dir(),
+            checkpoint_dir=work,  # a scratch rung's pretraining resumes from here
         )
         report = trim_vocabulary(full, study_texts(stage, study), out / "encoder")
         summary["trim"] = report.to_json()
         shutil.rmtree(full)
     else:
         materialize_encoder(
-            spec["source"], spec["path"], spec["layers"], out / "encoder", data_dir=study.data_dir()
+            spec["source"],
+            spec["path"],
+            spec["layers"],
+            out / "encoder",
+            data_dir=study.data_dir(),
+            checkpoint_dir=work,
         )
     summary["params"] = count_parameters(load_encoder(out / "encoder", dropout=0.0)).to_json()
     atomic_write_json(out / "summary.json", summary)

@@ -8,7 +8,12 @@ import csv
 import gzip
 import json
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -415,3 +420,152 @@ def test_real_corpus_tiny_pretraining(tmp_path: Path, shared_data: Path, one_thr
     assert record["corpus_lines"] == dict.fromkeys(LANGUAGES, 300)
     new_to_old = read_trim_map(out)
     assert new_to_old[:4] == [0, 1, 2, 3] and new_to_old[-1] == 250_001
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_pretraining_resumes_from_its_checkpoint_bit_for_bit(
+    tmp_path: Path,
+    corpus_root: Path,
+    tokenizer_file: Path,
+    one_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XSTILTS_SCRATCH_CHECKPOINT_SECONDS", "0")  # save at every log step
+    options = {"data_dir": corpus_root, "tokens": 30_000, "tokenizer_file": tokenizer_file}
+    ref = pretrain_scratch(SCRATCH_TEST_PRESET, tmp_path / "ref", **options)
+
+    def kill_at_17(row: dict) -> None:
+        if int(row["step"]) == 17:
+            raise _Killed
+
+    work = tmp_path / "work"
+    with pytest.raises(_Killed):
+        pretrain_scratch(
+            SCRATCH_TEST_PRESET, tmp_path / "out", checkpoint_dir=work, on_log=kill_at_17, **options
+        )
+    assert not (tmp_path / "out").exists()  # nothing half-written where the encoder goes
+    state = json.loads((work / "pretrain" / "state.json").read_text())
+    assert state["step"] == 16
+
+    resumed_at: list[int] = []
+    out = pretrain_scratch(
+        SCRATCH_TEST_PRESET,
+        tmp_path / "out",
+        checkpoint_dir=work,
+        on_log=lambda row: resumed_at.append(int(row["step"])),
+        **options,
+    )
+    assert resumed_at[0] == 17  # went on from the checkpoint, not from step 0
+    assert not (work / "pretrain").exists()  # finished: the checkpoint is gone
+    wr, wo = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert wr.keys() == wo.keys() and all(torch.equal(wr[k], wo[k]) for k in wr)
+
+    def strip(d: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in read_pretrain_log(d)]
+
+    assert strip(out) == strip(ref)
+    run_ref, run_out = read_provenance(ref)["pretraining"], read_provenance(out)["pretraining"]
+    for key in ("steps", "tokens", "first_loss", "last_loss", "language_epochs"):
+        assert run_out[key] == run_ref[key], key
+
+
+def test_checkpoint_of_another_budget_is_discarded(
+    tmp_path: Path,
+    corpus_root: Path,
+    tokenizer_file: Path,
+    one_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XSTILTS_SCRATCH_CHECKPOINT_SECONDS", "0")
+    common = {"data_dir": corpus_root, "tokenizer_file": tokenizer_file}
+    work = tmp_path / "work"
+
+    def kill(row: dict) -> None:
+        if int(row["step"]) == 5:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        pretrain_scratch(
+            SCRATCH_TEST_PRESET, tmp_path / "x", checkpoint_dir=work, on_log=kill, tokens=30_000,
+            **common,
+        )  # fmt: skip
+    (work / "pretrain" / "order.npz").write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="discarding pretraining checkpoint"):
+        pretrain_scratch(
+            SCRATCH_TEST_PRESET, tmp_path / "y", checkpoint_dir=work, tokens=30_000, **common
+        )
+    with pytest.raises(_Killed):
+        pretrain_scratch(
+            SCRATCH_TEST_PRESET, tmp_path / "z", checkpoint_dir=work, on_log=kill, tokens=30_000,
+            **common,
+        )  # fmt: skip
+    first: list[int] = []
+    with pytest.warns(UserWarning, match="made for another preset, corpus or budget"):
+        pretrain_scratch(
+            SCRATCH_TEST_PRESET,
+            tmp_path / "w",
+            checkpoint_dir=work,
+            tokens=20_000,
+            on_log=lambda row: first.append(int(row["step"])),
+            **common,
+        )
+    assert first[0] == 0  # started over
+
+
+_MATERIALIZE = """
+import sys
+from pathlib import Path
+from xstilts.models.sources import materialize_encoder
+out, data, work = map(Path, sys.argv[1:4])
+materialize_encoder("scratch", "scratch-tiny", None, out, data_dir=data, checkpoint_dir=work)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_sigkilled_scratch_source_resumes_its_pretraining(
+    tmp_path: Path, corpus_root: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
+) -> None:
+    """The real failure: a time-capped GPU call killed the pretraining of two rungs twice, and
+    each restart began at step 0. Now the process is SIGKILLed mid-run, and the restart goes on
+    from the checkpoint to the uninterrupted run's exact weights and log."""
+    real_tokenizer()
+    monkeypatch.setenv(pretrain.ENV_TOKENS, "400000")  # ~390 steps
+    monkeypatch.setenv(pretrain.ENV_CHECKPOINT_SECONDS, "0.1")
+    ref = materialize_encoder(
+        "scratch", "scratch-tiny", None, tmp_path / "ref", data_dir=corpus_root
+    )
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MATERIALIZE, str(out), str(corpus_root), str(work)], env=env
+    )
+    state = work / "pretrain" / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "pretraining ended before its first checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    killed_at = json.loads(state.read_text())["step"]
+    total = read_provenance(ref)["pretraining"]["steps"]
+    assert 0 < killed_at < total
+
+    materialize_encoder(
+        "scratch", "scratch-tiny", None, out, data_dir=corpus_root, checkpoint_dir=work
+    )
+    assert not (work / "pretrain").exists()
+    wr, wo = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert wr.keys() == wo.keys() and all(torch.equal(wr[k], wo[k]) for k in wr)
+
+    def strip(d: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in read_pretrain_log(d)]
+
+    assert strip(out) == strip(ref)
+    # the resumed run's own clock started from the checkpoint's: less than the whole run again
+    assert read_pretrain_log(out)[-1]["seconds"] > 0

@@ -40,9 +40,11 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -87,6 +89,10 @@ ENV_DATA_DIR = "XSTILTS_DATA_DIR"
 ENV_TOKENS = "XSTILTS_SCRATCH_TOKENS"
 ENV_MAX_LINES = "XSTILTS_SCRATCH_MAX_LINES"
 ENV_DEVICE = "XSTILTS_SCRATCH_DEVICE"
+ENV_CHECKPOINT_SECONDS = "XSTILTS_SCRATCH_CHECKPOINT_SECONDS"
+CHECKPOINT_SECONDS = 60.0
+"""How often (wall-clock, checked at log steps) a run with a checkpoint directory saves its
+state, so a killed or time-capped run goes on from there instead of from step 0."""
 LOG_FILENAME = "pretrain_log.csv"
 LOG_COLUMNS = ("step", "tokens", "loss", "eval_loss", "lr", "seconds")
 MAX_EVAL_SEQUENCES = 32
@@ -479,6 +485,26 @@ class LanguageSampler:
         """How many times each language's training rows were gone through (fractional)."""
         return {lang: self.drawn[lang] / len(self.rows[lang]) for lang in self.languages}
 
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON-able counters and RNG state, the per-language row orders) to resume from."""
+        meta = {
+            "rng": self.rng.bit_generator.state,
+            "cursor": self.cursor,
+            "passes": self.passes,
+            "drawn": self.drawn,
+        }
+        return meta, dict(self.order)
+
+    def restore(self, meta: dict[str, Any], order: Mapping[str, np.ndarray]) -> None:
+        """Continue exactly where `state()` was taken (same rows, same languages)."""
+        if sorted(order) != sorted(self.languages):
+            raise ValueError(f"checkpoint languages {sorted(order)} != {sorted(self.languages)}")
+        self.rng.bit_generator.state = meta["rng"]
+        self.order = {lang: np.asarray(order[lang]) for lang in self.languages}
+        self.cursor = {lang: int(meta["cursor"][lang]) for lang in self.languages}
+        self.passes = {lang: int(meta["passes"][lang]) for lang in self.languages}
+        self.drawn = {lang: int(meta["drawn"][lang]) for lang in self.languages}
+
 
 def mask_for_mlm(
     input_ids: torch.Tensor,
@@ -598,6 +624,67 @@ def _evaluate(
     return total / count
 
 
+def _checkpoint_seconds() -> float:
+    raw = os.environ.get(ENV_CHECKPOINT_SECONDS, "").strip()
+    return float(raw) if raw else CHECKPOINT_SECONDS
+
+
+def _save_pretrain_checkpoint(
+    ckpt: Path,
+    state: dict[str, Any],
+    tensors: dict[str, Any],
+    order: Mapping[str, np.ndarray],
+    log_path: Path,
+) -> None:
+    """Write the checkpoint next to `ckpt` and swap it in (the previous one stays valid until
+    the new one is complete; `state.json`, written last, marks a complete checkpoint)."""
+    new, old = ckpt.with_name(ckpt.name + ".new"), ckpt.with_name(ckpt.name + ".old")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    torch.save(tensors, new / "tensors.pt")
+    np.savez(new / "order.npz", **order)
+    shutil.copyfile(log_path, new / LOG_FILENAME)
+    state = {**state, "sha256": {n: file_sha256(new / n) for n in ("tensors.pt", "order.npz")}}
+    (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
+    if ckpt.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        ckpt.rename(old)
+    new.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_pretrain_checkpoint(
+    ckpt: Path, fingerprint: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]] | None:
+    """(state, tensors, order) of a complete checkpoint made for `fingerprint`, else None (a
+    partial, corrupt or foreign one is removed with a warning)."""
+    old = ckpt.with_name(ckpt.name + ".old")
+    if not (ckpt / "state.json").is_file() and (old / "state.json").is_file():
+        shutil.rmtree(ckpt, ignore_errors=True)
+        old.rename(ckpt)  # killed between the two renames of a swap
+    if not (ckpt / "state.json").is_file():
+        return None
+    try:
+        state = json.loads((ckpt / "state.json").read_text(encoding="utf-8"))
+        problems = [
+            f"{name}: SHA-256 differs from the one recorded"
+            for name, want in state["sha256"].items()
+            if file_sha256(ckpt / name) != want
+        ]
+        if state.get("fingerprint") != fingerprint:
+            problems.append("made for another preset, corpus or budget")
+        if not problems:
+            tensors = torch.load(ckpt / "tensors.pt", map_location="cpu", weights_only=True)
+            with np.load(ckpt / "order.npz") as npz:
+                order = {k: npz[k] for k in npz.files}
+            return state, tensors, order
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        problems = [f"unreadable ({exc})"]
+    warnings.warn(f"discarding pretraining checkpoint {ckpt}: {'; '.join(problems)}", stacklevel=2)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return None
+
+
 def train_mlm(
     model: BertForMaskedLM,
     corpus: ScratchCorpus,
@@ -607,8 +694,15 @@ def train_mlm(
     log_path: Path,
     *,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint_dir: Path | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> PretrainOutcome:
-    """Pretrain `model` (in place) on `corpus` for `token_budget` tokens; log to `log_path`."""
+    """Pretrain `model` (in place) on `corpus` for `token_budget` tokens; log to `log_path`.
+
+    With `checkpoint_dir`, the full state (weights, optimizer, schedule, sampler, masking and
+    dropout RNGs, log so far) is saved there every `CHECKPOINT_SECONDS` ($XSTILTS_SCRATCH_
+    CHECKPOINT_SECONDS) at a log step, and a checkpoint found there for the same `fingerprint`
+    is continued from: on CPU the result is bit-identical to an uninterrupted run."""
     seed = preset.seed
     torch.manual_seed(seed)
     sizes = corpus.train_tokens()
@@ -634,14 +728,33 @@ def train_mlm(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(steps, warmup))
     eval_batches = _eval_batches(corpus, special, random_ids, seed, preset.batch_size)
-    started = time.perf_counter()
-    tokens = 0
+    tokens, first_step, elapsed = 0, 1, 0.0
     window: list[torch.Tensor] = []  # per-step losses, read back only when logged: no per-step sync
     losses: list[float] = []
     evals: list[float] = []
-    with log_path.open("w", newline="", encoding="utf-8") as handle:
+    ckpt = Path(checkpoint_dir) / "pretrain" if checkpoint_dir is not None else None
+    found = _load_pretrain_checkpoint(ckpt, fingerprint or {}) if ckpt is not None else None
+    if found is not None:
+        state, tensors, order = found
+        model.load_state_dict(tensors["model"])
+        model.to(device)
+        optimizer.load_state_dict(tensors["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(tensors["mask_rng"])
+        torch.set_rng_state(tensors["cpu_rng"])
+        if cuda and "cuda_rng" in tensors:
+            torch.cuda.set_rng_state(tensors["cuda_rng"])
+        sampler.restore(state["sampler"], order)
+        tokens, first_step, elapsed = state["tokens"], state["step"] + 1, state["seconds"]
+        losses, evals = list(state["losses"]), list(state["evals"])
+        shutil.copyfile(ckpt / LOG_FILENAME, log_path)
+    started = time.perf_counter() - elapsed
+    last_save = time.perf_counter()
+    every = _checkpoint_seconds()
+    with log_path.open("a" if found else "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
+        if not found:
+            writer.writeheader()
 
         def log(step: int, loss: float | None, evaluate: bool) -> None:
             value = (
@@ -662,8 +775,32 @@ def train_mlm(
             if on_log is not None:
                 on_log(row)
 
-        log(0, None, evaluate=True)
-        for step in range(1, steps + 1):
+        def save(step: int) -> None:
+            handle.flush()
+            meta, order = sampler.state()
+            tensors = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "mask_rng": generator.get_state(),
+                "cpu_rng": torch.get_rng_state(),
+                **({"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}),
+            }
+            state = {
+                "fingerprint": fingerprint or {},
+                "step": step,
+                "tokens": tokens,
+                "seconds": time.perf_counter() - started,
+                "losses": losses,
+                "evals": evals,
+                "scheduler": scheduler.state_dict(),
+                "sampler": meta,
+            }
+            assert ckpt is not None
+            _save_pretrain_checkpoint(ckpt, state, tensors, order, log_path)
+
+        if not found:
+            log(0, None, evaluate=True)
+        for step in range(first_step, steps + 1):
             rows = torch.from_numpy(sampler.batch(preset.batch_size))
             inputs, labels = mask_for_mlm(rows, special, corpus.mask, random_ids, generator)
             attention = (rows != corpus.pad).long()
@@ -683,6 +820,11 @@ def train_mlm(
                 losses.append(mean)
                 window = []
                 log(step, mean, evaluate=step % eval_every == 0 or step == steps)
+                if ckpt is not None and step < steps and time.perf_counter() - last_save >= every:
+                    save(step)
+                    last_save = time.perf_counter()
+    if ckpt is not None:
+        shutil.rmtree(ckpt, ignore_errors=True)  # done: nothing left to resume
     return PretrainOutcome(
         steps=steps,
         tokens=tokens,
@@ -757,10 +899,12 @@ def write_scratch_encoder(
     device: str | torch.device | None = None,
     tokenizer_file: Path | None = None,
     on_log: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint_dir: Path | None = None,
 ) -> PretrainOutcome:
     """Pretrain `preset` and write the encoder directory into `directory` (not atomically:
     `pretrain_scratch` and `materialize_encoder('scratch', …)` are the atomic wrappers).
-    `layers` keeps the first k layers of the trained model."""
+    `layers` keeps the first k layers of the trained model. With `checkpoint_dir` (a place that
+    outlives `directory`), training state is saved there and a killed run resumes from it."""
     directory = Path(directory)
     p = get_scratch_preset(preset)
     keep = check_layers(layers, p.layers, p.name)
@@ -782,7 +926,15 @@ def write_scratch_encoder(
     config = p.bert_config(corpus.vocab_size, pad=corpus.pad, bos=corpus.bos, eos=corpus.eos)
     model = BertForMaskedLM(config)
     outcome = train_mlm(
-        model, corpus, p, budget, resolve_device(device), directory / LOG_FILENAME, on_log=on_log
+        model,
+        corpus,
+        p,
+        budget,
+        resolve_device(device),
+        directory / LOG_FILENAME,
+        on_log=on_log,
+        checkpoint_dir=checkpoint_dir,
+        fingerprint=fingerprint,
     )
     encoder = model.bert.to("cpu").float().eval()
     if keep < p.layers:
