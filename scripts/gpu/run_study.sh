@@ -11,7 +11,8 @@
 #      learning-rate sweep (e5-small-L12, `none`, seed 1, target lr 2e-5 / 5e-5 / 1e-4, each in
 #      its own output dir), and 4 workers build e5 intermediate checkpoints (which do not depend
 #      on the target learning rate);
-#   4. the lr with the best ENGLISH DEV accuracy is chosen and $WORKERS full workers run the study;
+#   4. the lr with the best ENGLISH DEV accuracy is chosen and $WORKERS full workers run the study
+#      (or, with TIERS=FILE and WORKER_GROUPS, groups of workers work through run lists in order);
 #   5. at the limit, workers are stopped; finished runs are collected (results.csv,
 #      intermediate.csv, predictions/) and packed into OUT_DIR with logs and stage timings.
 # Python packages missing on the machine travel as wheels in .gpu/whl (installed to /tmp/site).
