@@ -35,6 +35,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
+from xstilts.hashing import cache_base
 from xstilts.models.compact import CompactError, blob_id, pack_directory, unpack_directory
 from xstilts.plan import Plan, Stage, build_plan
 from xstilts.store import Store, sha256_of
@@ -285,13 +286,7 @@ def _version(dist: str) -> str | None:
 
 # -- reading --------------------------------------------------------------------------------------
 def cache_root() -> Path:
-    env = os.environ.get("XSTILTS_CACHE_DIR")
-    base = (
-        Path(env)
-        if env
-        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xstilts"
-    )
-    return (base / "bundles").resolve()
+    return (cache_base() / "bundles").resolve()
 
 
 def _safe_name(bundle: Path, name: str) -> PurePosixPath:

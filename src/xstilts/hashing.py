@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from xstilts.data.io import sha256_file
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def cache_base() -> Path:
+    """Where xstilts keeps caches that outlive a run: $XSTILTS_CACHE_DIR, else
+    $XDG_CACHE_HOME/xstilts, else ~/.cache/xstilts."""
+    env = os.environ.get("XSTILTS_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xstilts"
 
 
 def canonical_json(value: Any) -> str:

