@@ -339,6 +339,35 @@ def _checkpoint_problems(ckpt: Path, best_path: Path) -> list[str]:
     return problems
 
 
+def optimizer_tensors(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """An optimizer's state as (flat CPU tensors for safetensors, JSON-able param groups)."""
+    opt_state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for pid, pstate in opt_state["state"].items():
+        for name, value in pstate.items():
+            tensors[f"{pid}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
+              for g in opt_state["param_groups"]]  # fmt: skip
+    return tensors, groups
+
+
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer,
+    tensors: dict[str, torch.Tensor],
+    groups: list[dict[str, Any]],
+) -> None:
+    """Load what `optimizer_tensors` produced (tensors whose names start with "__" are skipped)."""
+    per_param: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("__"):
+            continue
+        pid, name = key.split(".", 1)
+        per_param.setdefault(int(pid), {})[name] = value
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+
+
 def _save_checkpoint(
     ckpt: Path,
     model: torch.nn.Module,
@@ -352,15 +381,9 @@ def _save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_state(model, tmp / "model.safetensors")
-    opt_state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    for pid, pstate in opt_state["state"].items():
-        for name, value in pstate.items():
-            tensors[f"{pid}.{name}"] = torch.as_tensor(value).detach().contiguous().cpu()
+    tensors, groups = optimizer_tensors(optimizer)
     tensors["__torch_rng__"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    groups = [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
-              for g in opt_state["param_groups"]]  # fmt: skip
     files = {name: sha256_of(tmp / name) for name in CHECKPOINT_FILES}
     atomic_write_json(
         tmp / "state.json",
@@ -384,10 +407,6 @@ def _load_checkpoint(
     load_state(model, ckpt / "model.safetensors")
     tensors = load_file(str(ckpt / "optimizer.safetensors"))
     torch.set_rng_state(tensors.pop("__torch_rng__"))
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        pid, name = key.split(".", 1)
-        per_param.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+    restore_optimizer(optimizer, tensors, saved["param_groups"])
     scheduler.load_state_dict(saved["scheduler"])
     return saved["loop"]

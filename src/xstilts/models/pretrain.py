@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForMaskedLM, XLMRobertaTokenizerFast
 
 from xstilts.hashing import cache_base, canonical_json, file_sha256
@@ -70,6 +71,7 @@ from xstilts.models.trim import (
     tokenizer_spec,
     trim_tokenizer_files,
 )
+from xstilts.train import optimizer_tensors, restore_optimizer
 
 PRETRAIN_VERSION = 1
 """Bump when the recipe changes what a run produces (it goes into `scratch_fingerprint`)."""
@@ -392,7 +394,7 @@ def _corpus_cache_file(
 def _read_corpus_cache(path: Path) -> tuple[dict[str, np.ndarray], dict[str, int], dict] | None:
     """(streams of XLM-R ids, lines per language, check sample) from a cache file, or None."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(path) as npz:  # numpy refuses object arrays by default
             meta = json.loads(str(npz["meta"]))
             streams = {lang: npz[f"stream_{lang}"] for lang in meta["lines"]}
         return streams, meta["lines"], meta["sample"]
@@ -681,22 +683,30 @@ def _checkpoint_seconds() -> float:
     return float(raw) if raw else CHECKPOINT_SECONDS
 
 
+_CHECKPOINT_FILES = ("model.safetensors", "state.safetensors", "order.npz")
+
+
 def _save_pretrain_checkpoint(
     ckpt: Path,
     state: dict[str, Any],
-    tensors: dict[str, Any],
+    weights: dict[str, torch.Tensor],
+    tensors: dict[str, torch.Tensor],
     order: Mapping[str, np.ndarray],
     log_path: Path,
 ) -> None:
     """Write the checkpoint next to `ckpt` and swap it in (the previous one stays valid until
-    the new one is complete; `state.json`, written last, marks a complete checkpoint)."""
+    the new one is complete; `state.json`, written last, marks a complete checkpoint). Tensors
+    go to safetensors, row orders to .npz, the rest to JSON: no executable formats."""
     new, old = ckpt.with_name(ckpt.name + ".new"), ckpt.with_name(ckpt.name + ".old")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
-    torch.save(tensors, new / "tensors.pt")
+    save_file(
+        {k: v.detach().cpu().clone() for k, v in weights.items()}, str(new / "model.safetensors")
+    )
+    save_file(tensors, str(new / "state.safetensors"))
     np.savez(new / "order.npz", **order)
     shutil.copyfile(log_path, new / LOG_FILENAME)
-    state = {**state, "sha256": {n: file_sha256(new / n) for n in ("tensors.pt", "order.npz")}}
+    state = {**state, "sha256": {n: file_sha256(new / n) for n in _CHECKPOINT_FILES}}
     (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
     if ckpt.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -707,9 +717,12 @@ def _save_pretrain_checkpoint(
 
 def _load_pretrain_checkpoint(
     ckpt: Path, fingerprint: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]] | None:
-    """(state, tensors, order) of a complete checkpoint made for `fingerprint`, else None (a
-    partial, corrupt or foreign one is removed with a warning)."""
+) -> (
+    tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, np.ndarray]]
+    | None
+):
+    """(state, weights, tensors, order) of a complete checkpoint made for `fingerprint`, else
+    None (a partial, corrupt or foreign one is removed with a warning)."""
     old = ckpt.with_name(ckpt.name + ".old")
     if not (ckpt / "state.json").is_file() and (old / "state.json").is_file():
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -726,10 +739,11 @@ def _load_pretrain_checkpoint(
         if state.get("fingerprint") != fingerprint:
             problems.append("made for another preset, corpus or budget")
         if not problems:
-            tensors = torch.load(ckpt / "tensors.pt", map_location="cpu", weights_only=True)
-            with np.load(ckpt / "order.npz") as npz:
+            weights = load_file(str(ckpt / "model.safetensors"))
+            tensors = load_file(str(ckpt / "state.safetensors"))
+            with np.load(ckpt / "order.npz") as npz:  # numbers only (no object arrays)
                 order = {k: npz[k] for k in npz.files}
-            return state, tensors, order
+            return state, weights, tensors, order
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         problems = [f"unreadable ({exc})"]
     warnings.warn(f"discarding pretraining checkpoint {ckpt}: {'; '.join(problems)}", stacklevel=2)
@@ -787,15 +801,15 @@ def train_mlm(
     ckpt = Path(checkpoint_dir) / "pretrain" if checkpoint_dir is not None else None
     found = _load_pretrain_checkpoint(ckpt, fingerprint or {}) if ckpt is not None else None
     if found is not None:
-        state, tensors, order = found
-        model.load_state_dict(tensors["model"])
+        state, weights, tensors, order = found
+        model.load_state_dict(weights)
         model.to(device)
-        optimizer.load_state_dict(tensors["optimizer"])
+        restore_optimizer(optimizer, tensors, state["param_groups"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(tensors["mask_rng"])
-        torch.set_rng_state(tensors["cpu_rng"])
-        if cuda and "cuda_rng" in tensors:
-            torch.cuda.set_rng_state(tensors["cuda_rng"])
+        generator.set_state(tensors["__mask_rng__"])
+        torch.set_rng_state(tensors["__cpu_rng__"])
+        if cuda and "__cuda_rng__" in tensors:
+            torch.cuda.set_rng_state(tensors["__cuda_rng__"])
         sampler.restore(state["sampler"], order)
         tokens, first_step, elapsed = state["tokens"], state["step"] + 1, state["seconds"]
         losses, evals = list(state["losses"]), list(state["evals"])
@@ -830,14 +844,13 @@ def train_mlm(
         def save(step: int) -> None:
             handle.flush()
             meta, order = sampler.state()
-            tensors = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "mask_rng": generator.get_state(),
-                "cpu_rng": torch.get_rng_state(),
-                **({"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}),
-            }
+            tensors, groups = optimizer_tensors(optimizer)
+            tensors["__mask_rng__"] = generator.get_state()
+            tensors["__cpu_rng__"] = torch.get_rng_state()
+            if cuda:
+                tensors["__cuda_rng__"] = torch.cuda.get_rng_state()
             state = {
+                "param_groups": groups,
                 "fingerprint": fingerprint or {},
                 "step": step,
                 "tokens": tokens,
@@ -848,7 +861,7 @@ def train_mlm(
                 "sampler": meta,
             }
             assert ckpt is not None
-            _save_pretrain_checkpoint(ckpt, state, tensors, order, log_path)
+            _save_pretrain_checkpoint(ckpt, state, model.state_dict(), tensors, order, log_path)
 
         if not found:
             log(0, None, evaluate=True)
