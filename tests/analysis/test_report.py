@@ -203,3 +203,18 @@ def test_a_verdict_that_rests_on_collapsed_runs_is_flagged():
     assert _collapse_warning("amplifies", None, 0) == ""  # nothing collapsed
     assert _collapse_warning("inconclusive", "amplifies", 3) == ""  # already the weakest claim
     assert "not computable" in _collapse_warning("diminishes", None, 2)
+
+
+def test_report_names_rungs_left_out_of_the_slope(tmp_path):
+    sim = simulate_study(sizes=(1e7, 3e7, 1e8), n_test=50, n_dev=50, langs=("en", "de"))
+    small = sim.results["model"].iloc[0]
+    keep = ~((sim.results["model"] == small) & (sim.results["seed"] > 0))  # one seed left there
+    res = sim.results[keep]
+    pred = sim.predictions[sim.predictions["run_id"].isin(set(res["run_id"]))]
+    paths = build_report(res, pred, None, {}, tmp_path, config=AnalysisConfig(n_boot=100))
+    md = paths.markdown.read_text("utf-8")
+    assert f"Left out of the slope (incomplete rungs): {small}: fewer than 2 seeds" in md
+    assert "runs of both categories, incl. the rungs left out of the slope" in md
+    assert "| in slope |" in md and "| no: fewer than 2 seeds" in md
+    assert "| condition | category | n_runs | n_collapsed | rate |" in md
+    assert audit_html(paths.html.read_text("utf-8"))[1] == []

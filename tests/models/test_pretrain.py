@@ -426,6 +426,10 @@ class _Killed(Exception):
     pass
 
 
+def _log_without_seconds(directory: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_pretrain_log(directory)]
+
+
 def test_killed_pretraining_resumes_from_its_checkpoint_bit_for_bit(
     tmp_path: Path,
     corpus_root: Path,
@@ -462,11 +466,7 @@ def test_killed_pretraining_resumes_from_its_checkpoint_bit_for_bit(
     assert not (work / "pretrain").exists()  # finished: the checkpoint is gone
     wr, wo = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert wr.keys() == wo.keys() and all(torch.equal(wr[k], wo[k]) for k in wr)
-
-    def strip(d: Path) -> list[dict]:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in read_pretrain_log(d)]
-
-    assert strip(out) == strip(ref)
+    assert _log_without_seconds(out) == _log_without_seconds(ref)
     run_ref, run_out = read_provenance(ref)["pretraining"], read_provenance(out)["pretraining"]
     for key in ("steps", "tokens", "first_loss", "last_loss", "language_epochs"):
         assert run_out[key] == run_ref[key], key
@@ -562,11 +562,7 @@ def test_sigkilled_scratch_source_resumes_its_pretraining(
     assert not (work / "pretrain").exists()
     wr, wo = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert wr.keys() == wo.keys() and all(torch.equal(wr[k], wo[k]) for k in wr)
-
-    def strip(d: Path) -> list[dict]:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in read_pretrain_log(d)]
-
-    assert strip(out) == strip(ref)
+    assert _log_without_seconds(out) == _log_without_seconds(ref)
     # the resumed run's own clock started from the checkpoint's: less than the whole run again
     assert read_pretrain_log(out)[-1]["seconds"] > 0
 

@@ -36,6 +36,8 @@ from xstilts.analysis.schema import (
 )
 from xstilts.analysis.stats import (
     AnalysisConfig,
+    LadderVerdict,
+    RegressionResult,
     StudyStats,
     accuracy_consistency,
     analyze,
@@ -306,6 +308,13 @@ def _regression_rows(stats: StudyStats) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _regression_scope(v: LadderVerdict, r: RegressionResult) -> str:
+    """Say so when the regression saw rungs the slope left out (it fits every run)."""
+    if not v.left_out:
+        return ""
+    return f"; {r.n_runs} runs of both categories, incl. the rungs left out of the slope"
+
+
 def _gap_rows(stats: StudyStats, label: str) -> pd.DataFrame:
     g = stats.gaps[stats.gaps["lang"] == label].sort_values(["ladder", "size"])
     return pd.DataFrame(
@@ -557,10 +566,9 @@ def build_report(
         r = reg_by_ladder.get(v.ladder)
         if r is not None:
             extra.append(
-                f"Regression check ({_e(r.method)}): semantic × log10(size) = {fmt_pp(r.coef)} "
-                f"pp/decade, CI {fmt_ci((r.ci_low, r.ci_high))}, p = "
-                + (f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–")
-                + f". {_e(r.note)}"
+                f"Regression check ({_e(r.method)}{_e(_regression_scope(v, r))}): semantic × "
+                f"log10(size) = {fmt_pp(r.coef)} pp/decade, CI {fmt_ci((r.ci_low, r.ci_high))}, "
+                "p = " + (f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–") + f". {_e(r.note)}"
             )
         k = kept_by_ladder.get(v.ladder)
         if k is not None:
@@ -697,7 +705,8 @@ def build_report(
         r = reg_by_ladder.get(v.ladder)
         if r is not None:
             md.append(
-                f"  - Regression check ({r.method}): {fmt_pp(r.coef)} pp/decade, CI "
+                f"  - Regression check ({r.method}{_regression_scope(v, r)}): "
+                f"{fmt_pp(r.coef)} pp/decade, CI "
                 f"{fmt_ci((r.ci_low, r.ci_high))}, p = "
                 + (f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–")
             )
