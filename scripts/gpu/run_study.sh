@@ -69,11 +69,25 @@ say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log
 
 # 3. pretraining, sweep and e5 intermediate checkpoints, side by side
 pids=()
+pretrain=()
 for i in $(seq "${PRETRAIN_WORKERS:-4}"); do
   "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'scratch-*' --no-report \
     > "$LOGS/pretrain_$i.log" 2>&1 &
+  pretrain+=($!)
   pids+=($!)
 done
+# PRETRAIN_ALONE=1: nothing else starts until the scratch family is pretrained (or the limit is
+# near): fine-tuning processes beside them took most of the GPU in session B, and the stopped
+# pretraining is what a capped call loses most (docs/results/pawsx-scaling/README.md)
+if [ "${PRETRAIN_ALONE:-0}" = 1 ] && [ ${#pretrain[@]} -gt 0 ]; then
+  while [ "$(el)" -lt "$LIMIT" ]; do
+    alive=0
+    for p in "${pretrain[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ "$alive" -eq 0 ] && break
+    sleep 2
+  done
+  say "pretraining done (alone)"
+fi
 sweep=()
 for lr in $SWEEP_LRS; do
   XSTILTS_OUTPUT_DIR=$PWD/runs/sweep-lr$lr timeout 200 "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" \

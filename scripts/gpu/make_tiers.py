@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Write the run lists (`TIERS=FILE` of `scripts/gpu/run_study.sh`) for the runs of a study that
+are not finished yet, in priority groups, so a time-capped GPU call spends its minutes on what
+matters most and never repeats a run another call already made.
+
+    python scripts/gpu/make_tiers.py studies/pawsx-scaling.toml \\
+        --done docs/results/pawsx-scaling/results.csv \\
+        --tier scratch 'scratch-*__none__*' 'scratch-*__ud_upos__*' 'scratch-*__nli__*' \\
+        --tier e5 'e5-small-L3__*' 'e5-small-L6__*' \\
+        --rest all > tiers.txt
+
+Each run goes to the first `--tier` whose globs match its id (`model__condition__sSEED`);
+`--rest GROUP` collects the runs no tier matched (without it they are left out). Runs whose id
+appears in any `--done` results file are skipped. Within a line, runs are in the study's
+seed-major order (all cells of seed 1 first), so a call that stops early leaves whole seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from xstilts.plan import run_identifier
+from xstilts.study import load_study
+
+
+def run_ids(study_path: Path, overrides: list[str]) -> list[str]:
+    """Every run id of the study, seed-major."""
+    study = load_study(study_path, overrides)
+    return [
+        run_identifier(m.name, c.name, seed)
+        for seed in study.study.seeds
+        for m in study.models
+        for c in study.conditions
+    ]
+
+
+def make_tiers(
+    ids: list[str], done: set[str], tiers: list[list[str]], rest: str | None
+) -> list[tuple[str, list[str]]]:
+    """(group, run ids) lines: each pending id in the first tier whose globs match it."""
+    lines: list[tuple[str, list[str]]] = [(t[0], []) for t in tiers]
+    leftover: list[str] = []
+    for rid in ids:
+        if rid in done:
+            continue
+        for i, (_, *globs) in enumerate(tiers):
+            if any(fnmatch.fnmatchcase(rid, g) for g in globs):
+                lines[i][1].append(rid)
+                break
+        else:
+            leftover.append(rid)
+    if rest is not None:
+        lines.append((rest, leftover))
+    return [(group, members) for group, members in lines if members]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path)
+    parser.add_argument("--done", type=Path, action="append", default=[], help="results.csv")
+    parser.add_argument(
+        "--tier", nargs="+", action="append", default=[], metavar="GROUP GLOB", help="group, globs"
+    )
+    parser.add_argument("--rest", default=None, help="group for runs no tier matched")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+    if any(len(t) < 2 for t in args.tier):
+        parser.error("--tier needs a group name and at least one glob")
+    done: set[str] = set()
+    for path in args.done:
+        done |= set(pd.read_csv(path, usecols=["run_id"])["run_id"])
+    ids = run_ids(args.study, args.overrides)
+    lines = make_tiers(ids, done, args.tier, args.rest)
+    pending = sum(len(m) for _, m in lines)
+    print(f"# {pending} of {len(ids)} runs ({len(done & set(ids))} done); see make_tiers.py")
+    for group, members in lines:
+        print(group, " ".join(members))
+    print(f"{pending} runs in {len(lines)} lines", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
