@@ -370,7 +370,7 @@ def base_tokenizer_dir(directory: Path, tokenizer_file: Path | None, max_positio
     return directory
 
 
-CORPUS_CACHE_VERSION = 1
+CORPUS_CACHE_VERSION = 2
 
 
 def _corpus_cache_file(
@@ -396,7 +396,7 @@ def _read_corpus_cache(path: Path) -> tuple[dict[str, np.ndarray], dict[str, int
     try:
         with np.load(path) as npz:  # numpy refuses object arrays by default
             meta = json.loads(str(npz["meta"]))
-            streams = {lang: npz[f"stream_{lang}"] for lang in meta["lines"]}
+            streams = {lang: npz[f"stream_{lang}"].astype(np.int64) for lang in meta["lines"]}
         return streams, meta["lines"], meta["sample"]
     except (OSError, ValueError, KeyError):
         return None  # absent, partial or from another layout: tokenize again
@@ -408,7 +408,8 @@ def _write_corpus_cache(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     meta = json.dumps({"lines": lines, "sample": sample})
-    np.savez(tmp, meta=np.array(meta), **{f"stream_{k}": v for k, v in streams.items()})
+    arrays = {f"stream_{k}": v.astype(np.int32) for k, v in streams.items()}  # ids < 2**31
+    np.savez(tmp, meta=np.array(meta), **arrays)
     os.replace(tmp, path)
 
 
