@@ -67,6 +67,17 @@ xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
 say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
 
 
+wait_until_done() {  # wait_until_done POLL PID...: until none of PIDs lives or the limit; sets $alive
+  local poll=$1 p
+  shift
+  while :; do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+    [ "$alive" -eq 0 ] || [ "$(el)" -ge "$LIMIT" ] && return
+    sleep "$poll"
+  done
+}
+
 # 3. pretraining, sweep and e5 intermediate checkpoints, side by side
 pids=()
 pretrain=()
@@ -80,12 +91,7 @@ done
 # near): fine-tuning processes beside them took most of the GPU in session B, and the stopped
 # pretraining is what a capped call loses most (docs/results/pawsx-scaling/README.md)
 if [ "${PRETRAIN_ALONE:-0}" = 1 ] && [ ${#pretrain[@]} -gt 0 ]; then
-  while [ "$(el)" -lt "$LIMIT" ]; do
-    alive=0
-    for p in "${pretrain[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-    [ "$alive" -eq 0 ] && break
-    sleep 2
-  done
+  wait_until_done 2 "${pretrain[@]}"
   say "pretraining done (alone)"
 fi
 sweep=()
@@ -151,12 +157,7 @@ else
     pids+=($!)
   done
 fi
-while [ "$(el)" -lt "$LIMIT" ]; do
-  alive=0
-  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-  [ "$alive" -eq 0 ] && break
-  sleep 5
-done
+wait_until_done 5 "${pids[@]}"
 say "stopping: $alive workers still running"
 touch "$LOGS/stop"  # tier loops start nothing new
 for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
