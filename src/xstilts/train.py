@@ -132,11 +132,7 @@ def train_model(
              "best_metric": None, "best_step": None, "history": [], "seconds": 0.0,
              "loss": float("nan")}  # fmt: skip
     ckpt = work_dir / "checkpoint"
-    old = ckpt.with_name(ckpt.name + ".old")
-    if not ckpt.exists() and old.exists():  # killed between the two renames of a checkpoint swap
-        old.rename(ckpt)
-    elif old.exists():  # killed while deleting the previous checkpoint
-        shutil.rmtree(old)
+    recover_checkpoint_swap(ckpt)
     best_path = work_dir / "best.safetensors"
     if (ckpt / "state.json").exists():
         problems = _checkpoint_problems(ckpt, best_path)
@@ -339,6 +335,35 @@ def _checkpoint_problems(ckpt: Path, best_path: Path) -> list[str]:
     return problems
 
 
+def new_checkpoint_dir(ckpt: Path) -> Path:
+    """An empty folder beside `ckpt` to write the next checkpoint into (`swap_in_checkpoint`)."""
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def swap_in_checkpoint(tmp: Path, ckpt: Path) -> None:
+    """Make the complete folder `tmp` the checkpoint `ckpt`; the previous one stays (as
+    `<ckpt>.old`) until the new one is in place, so a kill at any point leaves one whole."""
+    old = ckpt.with_name(ckpt.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_checkpoint_swap(ckpt: Path) -> None:
+    """After a kill inside `swap_in_checkpoint`: put the previous checkpoint back if the new one
+    never arrived, else drop the leftover previous one."""
+    old = ckpt.with_name(ckpt.name + ".old")
+    if not ckpt.exists() and old.exists():  # killed between the two renames
+        old.rename(ckpt)
+    elif old.exists():  # killed while deleting the previous checkpoint
+        shutil.rmtree(old)
+
+
 def optimizer_tensors(
     optimizer: torch.optim.Optimizer,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
@@ -376,10 +401,7 @@ def _save_checkpoint(
     state: dict[str, Any],
 ) -> None:
     """Write model, optimizer and loop state to a temp folder, then swap it in."""
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = new_checkpoint_dir(ckpt)
     save_state(model, tmp / "model.safetensors")
     tensors, groups = optimizer_tensors(optimizer)
     tensors["__torch_rng__"] = torch.get_rng_state()
@@ -390,14 +412,7 @@ def _save_checkpoint(
         {"loop": state, "param_groups": groups, "scheduler": scheduler.state_dict(),
          "files": files},
     )  # fmt: skip
-    old = ckpt.with_name(ckpt.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if ckpt.exists():
-        ckpt.rename(old)
-    tmp.rename(ckpt)
-    if old.exists():
-        shutil.rmtree(old)
+    swap_in_checkpoint(tmp, ckpt)
 
 
 def _load_checkpoint(

@@ -71,7 +71,13 @@ from xstilts.models.trim import (
     tokenizer_spec,
     trim_tokenizer_files,
 )
-from xstilts.train import optimizer_tensors, restore_optimizer
+from xstilts.train import (
+    new_checkpoint_dir,
+    optimizer_tensors,
+    recover_checkpoint_swap,
+    restore_optimizer,
+    swap_in_checkpoint,
+)
 
 PRETRAIN_VERSION = 1
 """Bump when the recipe changes what a run produces (it goes into `scratch_fingerprint`)."""
@@ -698,9 +704,7 @@ def _save_pretrain_checkpoint(
     """Write the checkpoint next to `ckpt` and swap it in (the previous one stays valid until
     the new one is complete; `state.json`, written last, marks a complete checkpoint). Tensors
     go to safetensors, row orders to .npz, the rest to JSON: no executable formats."""
-    new, old = ckpt.with_name(ckpt.name + ".new"), ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
+    new = new_checkpoint_dir(ckpt)
     save_file(
         {k: v.detach().cpu().clone() for k, v in weights.items()}, str(new / "model.safetensors")
     )
@@ -709,11 +713,7 @@ def _save_pretrain_checkpoint(
     shutil.copyfile(log_path, new / LOG_FILENAME)
     state = {**state, "sha256": {n: file_sha256(new / n) for n in _CHECKPOINT_FILES}}
     (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
-    if ckpt.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        ckpt.rename(old)
-    new.rename(ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in_checkpoint(new, ckpt)
 
 
 def _load_pretrain_checkpoint(
@@ -724,10 +724,7 @@ def _load_pretrain_checkpoint(
 ):
     """(state, weights, tensors, order) of a complete checkpoint made for `fingerprint`, else
     None (a partial, corrupt or foreign one is removed with a warning)."""
-    old = ckpt.with_name(ckpt.name + ".old")
-    if not (ckpt / "state.json").is_file() and (old / "state.json").is_file():
-        shutil.rmtree(ckpt, ignore_errors=True)
-        old.rename(ckpt)  # killed between the two renames of a swap
+    recover_checkpoint_swap(ckpt)
     if not (ckpt / "state.json").is_file():
         return None
     try:
