@@ -224,14 +224,15 @@ def write_bundle(
             "label": stage.label,
             "summary": rec.summary if rec else {},
         }
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
         if encoders == "compact":
             record["files"] = pack_directory(folder, put)
         else:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            for path in files:
                 entries.append(
                     (f"stages/encoder/{stage.key}/{path.relative_to(folder).as_posix()}", path)
                 )
-        encoder_bytes += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        encoder_bytes += sum(p.stat().st_size for p in files)
         encoder_records.append(record)
     members: dict[str, dict[str, Any]] = {}
     for name, path in entries:
