@@ -214,7 +214,9 @@ def test_report_names_rungs_left_out_of_the_slope(tmp_path):
     paths = build_report(res, pred, None, {}, tmp_path, config=AnalysisConfig(n_boot=100))
     md = paths.markdown.read_text("utf-8")
     assert f"Left out of the slope (incomplete rungs): {small}: fewer than 2 seeds" in md
-    assert "runs of both categories, incl. the rungs left out of the slope" in md
+    rest = ", ".join(m for m in sim.results["model"].unique() if m != small)
+    assert f"Regression check (mixed; the slope's rungs ({rest}); " in md
+    assert f"Sensitivity check (mixed; all runs ({small}, {rest}), incl. rungs left out of" in md
     assert "| in slope |" in md and "| no: fewer than 2 seeds" in md
     assert "| condition | category | n_runs | n_collapsed | rate |" in md
     assert audit_html(paths.html.read_text("utf-8"))[1] == []

@@ -354,6 +354,32 @@ def test_rung_missing_a_task_or_seeds_is_left_out_of_the_slope():
     assert v.slope == pytest.approx(alone.slope)
 
 
+def test_regression_check_fits_the_slope_rungs_and_all_runs_as_sensitivity():
+    sim = simulate_study(n_dev=0, n_test=100, langs=("en", "de"), gap_slope=0.05, rng_seed=5)
+    sem = sorted(set(sim.results.loc[sim.results["category"] == "semantic", "condition"]))
+    res, pred = _drop(sim, lambda r: not (r["model"] == "L3" and r["condition"] == sem[0]))
+    st = analyze(res, pred, AnalysisConfig(n_boot=50))
+    v = st.headline()[0]
+    main, sens = st.regressions
+    assert (main.scope, main.models) == ("slope rungs", ("L6", "L9", "L12"))
+    assert (sens.scope, sens.models) == ("all runs", ("L3", "L6", "L9", "L12"))
+    l3 = res[(res["model"] == "L3") & res["category"].isin(["syntactic", "semantic"])]
+    assert sens.n_runs == main.n_runs + l3["run_id"].nunique()
+    # the check on the slope's rungs is the balanced contrast the verdict's slope measures
+    assert main.coef == pytest.approx(v.slope, abs=2e-3)
+    alone = fit_interaction(res[res["model"] != "L3"], v.ladder, lang=v.lang)
+    assert main.coef == pytest.approx(alone.coef)
+    # a complete design fits once, on every rung
+    full = analyze(sim.results, sim.predictions, AnalysisConfig(n_boot=50)).regressions
+    assert [r.scope for r in full] == ["slope rungs"] and len(full[0].models) == 4
+
+
+def test_regression_check_without_a_complete_rung_says_so():
+    sim = simulate_study(n_dev=0, n_test=50, langs=("de",), sizes=(1e7, 1e8), rng_seed=6)
+    reg = fit_interaction(sim.results, "sim depth truncations", models=[])
+    assert reg.method == "none" and "no rung complete enough" in reg.note
+
+
 def test_fewer_than_two_complete_rungs_is_inconclusive():
     sim = simulate_study(n_dev=0, n_test=100, langs=("de",), sizes=(1e7, 1e8), rng_seed=6)
     small = sim.results["model"].iloc[0]

@@ -36,7 +36,6 @@ from xstilts.analysis.schema import (
 )
 from xstilts.analysis.stats import (
     AnalysisConfig,
-    LadderVerdict,
     RegressionResult,
     StudyStats,
     accuracy_consistency,
@@ -295,6 +294,7 @@ def _regression_rows(stats: StudyStats) -> pd.DataFrame:
         rows.append(
             {
                 "ladder": r.ladder,
+                "fitted on": _regression_scope(r),
                 "languages": r.lang,
                 "method": r.method,
                 "semantic × log10(size) (pp/decade)": fmt_pp(r.coef),
@@ -308,11 +308,24 @@ def _regression_rows(stats: StudyStats) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _regression_scope(v: LadderVerdict, r: RegressionResult) -> str:
-    """Say so when the regression saw rungs the slope left out (it fits every run)."""
-    if not v.left_out:
-        return ""
-    return f"; {r.n_runs} runs of both categories, incl. the rungs left out of the slope"
+def _regression_scope(r: RegressionResult) -> str:
+    """Which runs a regression check fitted: the slope's rungs, or every run (sensitivity)."""
+    rungs = ", ".join(r.models) if r.models else "none"
+    if r.scope == "all runs":
+        return f"all runs ({rungs}), incl. rungs left out of the slope"
+    return f"the slope's rungs ({rungs})"
+
+
+def _regression_sentence(r: RegressionResult) -> str:
+    """One line for the verdict box: which check, on which runs, and its interaction."""
+    name = "Regression check" if r.scope == "slope rungs" else "Sensitivity check"
+    if r.method == "none":
+        return f"{name} not fitted ({_regression_scope(r)}): {r.note}"
+    p = f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–"
+    return (
+        f"{name} ({r.method}; {_regression_scope(r)}; {r.n_runs} runs): semantic × "
+        f"log10(size) = {fmt_pp(r.coef)} pp/decade, CI {fmt_ci((r.ci_low, r.ci_high))}, p = {p}"
+    )
 
 
 def _gap_rows(stats: StudyStats, label: str) -> pd.DataFrame:
@@ -547,7 +560,9 @@ def build_report(
     )
     headline = stats.headline()
     kept_by_ladder = {v.ladder: v for v in kept_stats.headline()} if kept_stats else {}
-    reg_by_ladder = {r.ladder: r for r in stats.regressions}
+    reg_by_ladder: dict[str, list[RegressionResult]] = {}
+    for r in stats.regressions:
+        reg_by_ladder.setdefault(r.ladder, []).append(r)
 
     # ---------------------------------------------------------------- HTML
     h: list[str] = [
@@ -563,13 +578,8 @@ def build_report(
         )
     for v in headline:
         extra = []
-        r = reg_by_ladder.get(v.ladder)
-        if r is not None:
-            extra.append(
-                f"Regression check ({_e(r.method)}{_e(_regression_scope(v, r))}): semantic × "
-                f"log10(size) = {fmt_pp(r.coef)} pp/decade, CI {fmt_ci((r.ci_low, r.ci_high))}, "
-                "p = " + (f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–") + f". {_e(r.note)}"
-            )
+        for r in reg_by_ladder.get(v.ladder, []):
+            extra.append(f"{_e(_regression_sentence(r))}. {_e(r.note)}")
         k = kept_by_ladder.get(v.ladder)
         if k is not None:
             extra.append(
@@ -702,14 +712,8 @@ def build_report(
     md: list[str] = [f"# {title}\n", f"_{question}_\n", "## Verdict\n"]
     for v in headline:
         md.append(f"- **{v.verdict.upper()}** — {v.text}")
-        r = reg_by_ladder.get(v.ladder)
-        if r is not None:
-            md.append(
-                f"  - Regression check ({r.method}{_regression_scope(v, r)}): "
-                f"{fmt_pp(r.coef)} pp/decade, CI "
-                f"{fmt_ci((r.ci_low, r.ci_high))}, p = "
-                + (f"{r.p_value:.3g}" if np.isfinite(r.p_value) else "–")
-            )
+        for r in reg_by_ladder.get(v.ladder, []):
+            md.append(f"  - {_regression_sentence(r)}")
         k = kept_by_ladder.get(v.ladder)
         if k is not None:
             md.append(

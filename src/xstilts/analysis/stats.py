@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -108,6 +109,12 @@ class RegressionResult:
     n_obs: int
     n_runs: int
     note: str
+    scope: Literal["slope rungs", "all runs"] = "slope rungs"
+    """"slope rungs": fitted on the rungs the slope uses (the same contrast as the verdict);
+    "all runs": every run of the ladder, incl. rungs left out of the slope (a sensitivity check
+    whose task mix may differ between rungs)."""
+    models: tuple[str, ...] = ()
+    """The rungs (model names) whose runs were fitted."""
 
 
 @dataclass(frozen=True)
@@ -696,8 +703,16 @@ def analyze(
     regressions: list[RegressionResult] = []
     target = resolve_target(labels, cfg.target)
     if cfg.regression:
+        t = labels.index(target)
         for ladder in sorted(rungs["ladder"].unique()):
-            regressions.append(fit_interaction(res_all, ladder, config=cfg, lang=target))
+            r_idx = np.flatnonzero((rungs["ladder"] == ladder).to_numpy())
+            out = left_out[(ladder, t)]
+            in_slope = [str(rungs["model"].iloc[r]) for r in r_idx if r not in out]
+            regressions.append(
+                fit_interaction(res_all, ladder, config=cfg, lang=target, models=in_slope)
+            )
+            if out:
+                regressions.append(fit_interaction(res_all, ladder, config=cfg, lang=target))
 
     notes = _notes(cells, n_seeds, labels, rr, cfg, slope_table, target, res)
     return StudyStats(
@@ -867,11 +882,16 @@ def fit_interaction(
     *,
     config: AnalysisConfig | None = None,
     lang: str | None = None,
+    models: Collection[str] | None = None,
 ) -> RegressionResult:
     """Fit accuracy(pp) ~ category * log10(size) on the semantic and syntactic runs of one
     ladder; one row per run, its accuracy averaged over the languages of `lang` (a code or an
     average label; runs lacking one of them are left out). Category and size vary between
     runs only, so per-language rows would add no information on the interaction.
+
+    `models` restricts the fit to those rungs (`analyze` passes the rungs its slope uses, so the
+    check tests the same balanced contrast as the verdict; scope "slope rungs"); None fits every
+    run of the ladder (scope "all runs").
 
     Mixed model (crossed random intercepts for condition and seed; a component estimated at 0
     is dropped and said) when there are ≥2 tasks per category and ≥2 seeds and it converges;
@@ -882,6 +902,9 @@ def fit_interaction(
     cfg = config or AnalysisConfig()
     res = validate_results(results)
     res = res[(res["split"] == cfg.split) & (res["ladder"] == ladder)]
+    scope: Literal["slope rungs", "all runs"] = "all runs" if models is None else "slope rungs"
+    if models is not None:
+        res = res[res["model"].isin(list(models))]
     label = lang or cfg.target
     all_langs = [lab for lab in language_labels(res["lang"]) if lab not in LANGUAGE_GROUPS]
     langs = group_members(label, all_langs)
@@ -894,6 +917,8 @@ def fit_interaction(
     d["n_langs"] = per_run["lang"].nunique()
     incomplete = int((d["n_langs"] < len(langs)).sum())
     d = d[d["n_langs"] == len(langs)].reset_index()
+    sizes = res.loc[res["run_id"].isin(d["run_id"])].groupby("model")[cfg.size_column].first()
+    fitted = tuple(str(m) for m in sizes.sort_values().index)
     formula = "acc_pp ~ C(category, Treatment('syntactic')) * x"
     term = "C(category, Treatment('syntactic'))[T.semantic]:x"
     note = f"{incomplete} run(s) lacking a language left out; " if incomplete else ""
@@ -901,9 +926,24 @@ def fit_interaction(
     def _none(why: str) -> RegressionResult:
         nan = float("nan")
         return RegressionResult(
-            ladder, label, "none", formula, nan, nan, nan, nan, nan, len(d), len(d), note + why
+            ladder,
+            label,
+            "none",
+            formula,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            len(d),
+            len(d),
+            note + why,
+            scope,
+            fitted,
         )
 
+    if d.empty and models is not None:
+        return _none("no rung complete enough for the slope")
     if d.empty or d["category"].nunique() < 2:
         return _none("needs runs of both categories")
     d["x"] = np.log10(d[cfg.size_column].astype(float))
@@ -919,7 +959,7 @@ def fit_interaction(
         fit, why = _fit_mixed(smf, formula, d, vc, term, cfg.ci_level)
         if fit is not None:
             return RegressionResult(
-                ladder, label, "mixed", formula, *fit, len(d), len(d), note + why
+                ladder, label, "mixed", formula, *fit, len(d), len(d), note + why, scope, fitted
             )
         note += f"mixed model not used ({why}); "
     else:
@@ -950,6 +990,8 @@ def fit_interaction(
         len(d),
         len(d),
         note + f"OLS, cluster-robust SEs over {len(d)} runs",
+        scope,
+        fitted,
     )
 
 
