@@ -217,3 +217,24 @@ for f in /tmp/predlist.*; do
   sed "s|^|$R/predictions/|" "$f" | tar czf "$OUTDIR/predictions_$i.tgz" -T -
 done
 say "packed: $(ls -la "$OUTDIR" | tail -n +2 | awk '{print $5, $9}' | tr '\n' ' ')"
+
+# Optional: an add-on bundle of the finished encoders of EXPORT_MODELS (globs on rung names, e.g.
+# 'scratch-*'), cut into 15 MiB parts under EXPORT_DIR on this machine. A call brings back at most
+# 8 files of 16 MiB, so later calls on the still-warm machine fetch them 4 at a time:
+#   bash scripts/gpu/fetch_export.sh K $OUT   (K = 0, 1, ...); then `xstilts adopt` here.
+if [ -n "${EXPORT_MODELS:-}" ]; then
+  EXPORT_DIR=${EXPORT_DIR:-/tmp/xstilts-export}
+  rm -rf "$EXPORT_DIR" && mkdir -p "$EXPORT_DIR"
+  read -ra PATTERNS <<< "$EXPORT_MODELS"  # read -a does not expand the globs
+  MODEL_ARGS=()
+  for p in "${PATTERNS[@]}"; do MODEL_ARGS+=(--models "$p"); done
+  timeout "${EXPORT_TIMEOUT:-180}" "${XS[@]}" bundle "$STUDY" --bundle "$BUNDLE" --encoders-only \
+    --encoders artifacts "${MODEL_ARGS[@]}" -o "$EXPORT_DIR/encoders.tar" > $LOGS/export.log 2>&1
+  say "export: rc=$? $(tail -n 1 $LOGS/export.log)"
+  if [ -f "$EXPORT_DIR/encoders.tar" ]; then
+    (cd "$EXPORT_DIR" && sha256sum encoders.tar > encoders.tar.sha256 \
+      && split -b 15M -d -a 2 encoders.tar encoders.tar.part- && rm encoders.tar)
+    say "export parts: $(ls "$EXPORT_DIR" | grep -c part-) in $EXPORT_DIR"
+    cp "$EXPORT_DIR/encoders.tar.sha256" "$OUTDIR/"
+  fi
+fi

