@@ -220,3 +220,45 @@ def test_report_names_rungs_left_out_of_the_slope(tmp_path):
     assert "| in slope |" in md and "| no: fewer than 2 seeds" in md
     assert "| condition | category | n_runs | n_collapsed | rate |" in md
     assert audit_html(paths.html.read_text("utf-8"))[1] == []
+
+
+def test_unlearned_runs_sign_and_grouping():
+    from xstilts.analysis.report import unlearned_runs
+
+    inter = pd.DataFrame(
+        [  # model, condition, task, seed, metric, value, baseline
+            ("L3", "cola", "cola", 1, "matthews", 0.0, 0.0),  # at baseline: not learned
+            ("L3", "cola", "cola", 2, "matthews", 0.2, 0.0),
+            ("L3", "nli", "mnli", 1, "accuracy", 0.36, 0.36),
+            ("L3", "nli", "snli", 1, "accuracy", 0.30, 0.35),
+            ("L3", "lm", "lm", 1, "eval_loss", 2.0, 3.0),  # lower is better: learned
+            ("L3", "lm", "lm", 2, "eval_loss", 3.5, 3.0),
+        ],
+        columns=["model", "condition", "task", "seed", "metric", "value", "baseline"],
+    )
+    got = unlearned_runs(inter)
+    assert got.values.tolist() == [
+        ["L3", "cola", 1, "cola"],
+        ["L3", "lm", 2, "lm"],
+        ["L3", "nli", 1, "mnli, snli"],
+    ]
+    assert unlearned_runs(None).empty
+
+
+def test_report_gives_the_verdict_without_unlearned_intermediate_runs(tmp_path):
+    sim = simulate_study(n_test=80, n_dev=40, langs=("en", "de"), rng_seed=3)
+    inter = sim.intermediate.copy()
+    syn = sorted(set(sim.results.loc[sim.results["category"] == "syntactic", "condition"]))
+    inter.loc[inter["condition"] == syn[0], "value"] = inter.loc[
+        inter["condition"] == syn[0], "baseline"
+    ]  # that task was never learned, on any seed
+    n_runs = sim.results.loc[sim.results["condition"] == syn[0], "run_id"].nunique()
+    paths = build_report(sim.results, sim.predictions, inter, {}, tmp_path, config=CFG)
+    md = paths.markdown.read_text("utf-8")
+    assert (
+        f"Without the {n_runs} run(s) of this ladder whose intermediate task was not learned "
+        f"(dev metric not above its baseline: {syn[0]} ×{n_runs})"
+    ) in md
+    line = next(x for x in md.splitlines() if "was not learned" in x)
+    assert re.search(r": (amplifies|diminishes|inconclusive), slope [+-]\d", line), line
+    assert "4 rungs in the slope" in line  # the task is gone at every rung: all stay complete

@@ -23,8 +23,8 @@ from xstilts.analysis import figures
 from xstilts.analysis.collapse import (
     CollapseConfig,
     collapse_rate,
+    collapsed_run_ids,
     detect_collapse,
-    exclude_collapsed,
 )
 from xstilts.analysis.schema import (
     GROUP_BREAKDOWN,
@@ -36,6 +36,7 @@ from xstilts.analysis.schema import (
 )
 from xstilts.analysis.stats import (
     AnalysisConfig,
+    LadderVerdict,
     RegressionResult,
     StudyStats,
     accuracy_consistency,
@@ -111,6 +112,66 @@ def intermediate_summary(
         out["_rank"] = out["model"].map(lambda m: rank.get(m, len(rank)))
         out = out.sort_values(["_rank", "model", "condition", "task", "metric"], kind="stable")
     return out[cols].reset_index(drop=True)
+
+
+def unlearned_runs(intermediate: pd.DataFrame | None) -> pd.DataFrame:
+    """The runs (model, condition, seed) with an intermediate task whose final dev metric did
+    not beat its majority/chance baseline, and which task(s): those runs' condition did not
+    teach what it names (e.g. CoLA at MCC 0), so the report also gives the verdict without them."""
+    cols = ["model", "condition", "seed", "tasks"]
+    if intermediate is None or intermediate.empty:
+        return pd.DataFrame(columns=cols)
+    d = validate_intermediate(intermediate)
+    lower = d["metric"].str.lower().map(lambda m: any(k in m for k in LOWER_IS_BETTER))
+    margin = np.where(lower, -1.0, 1.0) * (d["value"] - d["baseline"])
+    bad = d[(margin <= 0).to_numpy()]
+    if bad.empty:
+        return pd.DataFrame(columns=cols)
+    out = bad.groupby(["model", "condition", "seed"], sort=True)["task"].agg(
+        lambda t: ", ".join(sorted(set(t)))
+    )
+    return out.rename("tasks").reset_index()[cols]
+
+
+def _without_runs(
+    res: pd.DataFrame,
+    pred: pd.DataFrame | None,
+    drop: set[str],
+    cfg: AnalysisConfig,
+    what: str,
+) -> tuple[StudyStats | None, str]:
+    """The analysis of `res` without the runs in `drop` (no regression check), or why none."""
+    kept = res[~res["run_id"].astype(str).isin(drop)]
+    if kept.empty:
+        return None, f"every run is {what}; nothing left to analyse"
+    kept_pred = pred[~pred["run_id"].astype(str).isin(drop)] if pred is not None else None
+    try:
+        return analyze(kept, kept_pred, dataclasses.replace(cfg, regression=False)), ""
+    except ValueError as exc:
+        return None, f"analysis without {what} runs failed: {exc}"
+
+
+def _sensitivity_sentence(name: str, k: LadderVerdict) -> str:
+    if k.n_rungs < 2:
+        return f"{name}: {k.verdict} ({k.n_rungs} rung(s) in the slope; a slope needs 2)"
+    return (
+        f"{name}: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade, CI {fmt_ci(k.slope_ci)} "
+        f"({k.n_rungs} rungs in the slope, {k.smallest} … {k.largest})"
+    )
+
+
+def _unlearned_name(res: pd.DataFrame, drop: set[str], ladder: str) -> str:
+    """'Without the N runs whose intermediate task was not learned (cola ×3, …)' for a ladder;
+    "" when the ladder has none."""
+    runs = res[(res["ladder"] == ladder) & res["run_id"].astype(str).isin(drop)]
+    per = runs.drop_duplicates("run_id").groupby("condition").size()
+    if per.empty:
+        return ""
+    what = ", ".join(f"{c} ×{n}" for c, n in per.items())
+    return (
+        f"Without the {int(per.sum())} run(s) of this ladder whose intermediate task was not "
+        f"learned (dev metric not above its baseline: {what})"
+    )
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -481,14 +542,19 @@ def build_report(
     kept_stats: StudyStats | None = None
     kept_note = ""
     if n_collapsed:
-        kept_res = exclude_collapsed(res, flags)
-        kept_pred = exclude_collapsed(pred, flags) if pred is not None else None
-        try:
-            kept_stats = analyze(kept_res, kept_pred, cfg) if not kept_res.empty else None
-        except ValueError as exc:
-            kept_note = f"analysis without collapsed runs failed: {exc}"
-        if kept_stats is None and not kept_note:
-            kept_note = "every run is collapsed; nothing left to analyse"
+        kept_stats, kept_note = _without_runs(res, pred, collapsed_run_ids(flags), cfg, "collapsed")
+    unlearned = unlearned_runs(intermediate)
+    unlearned_ids = set(
+        res.merge(unlearned[["model", "condition", "seed"]], on=["model", "condition", "seed"])[
+            "run_id"
+        ]
+    )
+    learned_stats: StudyStats | None = None
+    learned_note = ""
+    if unlearned_ids:
+        learned_stats, learned_note = _without_runs(
+            res, pred, unlearned_ids, cfg, "unlearned-intermediate"
+        )
     consistency = accuracy_consistency(res, pred) if pred is not None else None
     by_size = res.sort_values(["params_non_embedding", "model"])["model"].drop_duplicates()
     inter = intermediate_summary(intermediate, by_size.tolist())
@@ -560,6 +626,7 @@ def build_report(
     )
     headline = stats.headline()
     kept_by_ladder = {v.ladder: v for v in kept_stats.headline()} if kept_stats else {}
+    learned_by_ladder = {v.ladder: v for v in learned_stats.headline()} if learned_stats else {}
     reg_by_ladder: dict[str, list[RegressionResult]] = {}
     for r in stats.regressions:
         reg_by_ladder.setdefault(r.ladder, []).append(r)
@@ -588,6 +655,12 @@ def build_report(
             )
         elif n_collapsed:
             extra.append(f"Without collapsed runs: {_e(kept_note or 'ladder has no runs left')}.")
+        u = learned_by_ladder.get(v.ladder)
+        learned_name = _unlearned_name(res, unlearned_ids, v.ladder)
+        if learned_name and u is not None:
+            extra.append(_e(_sensitivity_sentence(learned_name, u)) + ".")
+        elif learned_name:
+            extra.append(f"{_e(learned_name)}: {_e(learned_note or 'ladder has no runs left')}.")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             extra.append(f"<b>{_e(warning)}</b>")
@@ -720,6 +793,12 @@ def build_report(
                 f"  - Without collapsed runs: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade "
                 f"CI {fmt_ci(k.slope_ci)}"
             )
+        u = learned_by_ladder.get(v.ladder)
+        learned_name = _unlearned_name(res, unlearned_ids, v.ladder)
+        if learned_name and u is not None:
+            md.append(f"  - {_sensitivity_sentence(learned_name, u)}")
+        elif learned_name:
+            md.append(f"  - {learned_name}: {learned_note or 'ladder has no runs left'}")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             md.append(f"  - **{warning}**")
