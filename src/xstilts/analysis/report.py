@@ -646,7 +646,8 @@ def build_report(
     for v in headline:
         extra = []
         for r in reg_by_ladder.get(v.ladder, []):
-            extra.append(f"{_e(_regression_sentence(r))}. {_e(r.note)}")
+            note = "" if r.method == "none" else f" {r.note}"  # "none": the note is the sentence
+            extra.append(f"{_e(_regression_sentence(r))}.{_e(note)}")
         k = kept_by_ladder.get(v.ladder)
         if k is not None:
             extra.append(
