@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -35,3 +38,24 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("XSTILTS_CACHE_DIR", None)
     else:
         os.environ["XSTILTS_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable[[str], ModuleType]:
+    """Import a file under scripts/ as a module, once per session:
+    `load_script("gpu/make_tiers.py")`."""
+    loaded: dict[str, ModuleType] = {}
+
+    def load(rel: str) -> ModuleType:
+        if rel not in loaded:
+            path = REPO / "scripts" / rel
+            name = "script_" + path.stem
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None, path
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses in the script look themselves up here
+            spec.loader.exec_module(module)
+            loaded[rel] = module
+        return loaded[rel]
+
+    return load

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gpu" / "make_tiers.py"
 STUDY = REPO / "studies" / "pawsx-scaling.toml"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("make_tiers", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def m(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("gpu/make_tiers.py")
 
 
-def test_first_matching_tier_wins_and_done_runs_are_skipped() -> None:
-    m = _module()
+def test_first_matching_tier_wins_and_done_runs_are_skipped(m: ModuleType) -> None:
     ids = ["a__x__s1", "b__x__s1", "a__y__s1", "a__x__s2", "c__x__s2"]
     lines = m.make_tiers(ids, {"a__x__s1"}, [["g1", "a__*"], ["g2", "*__x__*"]], "rest")
     assert lines == [("g1", ["a__y__s1", "a__x__s2"]), ("g2", ["b__x__s1", "c__x__s2"])]
@@ -31,8 +29,8 @@ def test_first_matching_tier_wins_and_done_runs_are_skipped() -> None:
     assert m.make_tiers(ids, set(), [["g", "z*"]], "all") == [("all", ids)]
 
 
-def test_script_on_the_study_file(tmp_path: Path) -> None:
-    ids = _module().run_ids(STUDY, [])
+def test_script_on_the_study_file(tmp_path: Path, m: ModuleType) -> None:
+    ids = m.run_ids(STUDY, [])
     assert len(ids) == len(set(ids)) == 216 and ids[0].endswith("__s1") and ids[-1].endswith("__s3")
     done = tmp_path / "results.csv"
     pd.DataFrame({"run_id": ids[:10], "accuracy": 0.5}).to_csv(done, index=False)

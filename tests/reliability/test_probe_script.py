@@ -4,25 +4,17 @@ tiny encoder and the shared PAWS-X files (no timing, no thresholds on the model'
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "probe_encoders.py"
-
 
 @pytest.fixture(scope="module")
-def probe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("probe_encoders", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def probe(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("probe_encoders.py")
 
 
 def test_measures_on_known_vectors(probe: ModuleType) -> None:
