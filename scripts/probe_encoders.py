@@ -28,6 +28,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from xstilts.batching import collate, inference_order
 from xstilts.data.pawsx import pawsx_split_path, read_pawsx_tsv
 from xstilts.heads import load_encoder
 from xstilts.pipeline import _tokenizer
@@ -44,20 +45,16 @@ def pair_vectors(
     tokenizer = _tokenizer(encoder_dir)
     model = load_encoder(encoder_dir, 0.0).eval()
     data = get_task("pawsx").encode(pairs, tokenizer, max_length)
-    first, mean = [], []
-    for start in range(0, len(data.input_ids), batch_size):
-        rows = data.input_ids[start : start + batch_size]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.as_tensor(r)
-            mask[i, : len(r)] = 1
-        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-        first.append(hidden[:, 0].numpy())
+    first = np.zeros((len(data), model.config.hidden_size), dtype=np.float32)
+    mean = np.zeros_like(first)
+    for indices in inference_order(data.lengths, batch_size):
+        batch = collate(data, indices, tokenizer.pad_token_id)
+        mask = batch["attention_mask"]
+        hidden = model(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state.float()
+        first[indices] = hidden[:, 0].numpy()
         m = mask.unsqueeze(-1).float()
-        mean.append(((hidden * m).sum(1) / m.sum(1)).numpy())
-    return {"first": np.concatenate(first), "mean": np.concatenate(mean)}
+        mean[indices] = ((hidden * m).sum(1) / m.sum(1)).numpy()
+    return {"first": first, "mean": mean}
 
 
 def mean_cosine(x: np.ndarray) -> float:

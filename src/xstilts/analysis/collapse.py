@@ -137,9 +137,14 @@ def collapsed_run_ids(flags: pd.DataFrame) -> set[str]:
     return set(flags.loc[flags["collapsed"].astype(bool), "run_id"].astype(str))
 
 
+def exclude_runs(table: pd.DataFrame, run_ids: set[str]) -> pd.DataFrame:
+    """`table` (results or predictions: anything with run_id) without the runs in `run_ids`."""
+    return table[~table["run_id"].astype(str).isin(run_ids)].copy()
+
+
 def exclude_collapsed(table: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     """`table` (results or predictions: anything with run_id) without the collapsed runs."""
-    return table[~table["run_id"].astype(str).isin(collapsed_run_ids(flags))].copy()
+    return exclude_runs(table, collapsed_run_ids(flags))
 
 
 def with_and_without(

@@ -25,6 +25,7 @@ from xstilts.analysis.collapse import (
     collapse_rate,
     collapsed_run_ids,
     detect_collapse,
+    exclude_runs,
 )
 from xstilts.analysis.schema import (
     GROUP_BREAKDOWN,
@@ -67,6 +68,12 @@ class ReportPaths:
     markdown: Path
 
 
+def _lower_is_better(metrics: pd.Series) -> np.ndarray:
+    """Per metric name: whether smaller values are better (loss-like), by `LOWER_IS_BETTER`."""
+    low = metrics.str.lower().map(lambda m: any(k in m for k in LOWER_IS_BETTER))
+    return low.to_numpy(dtype=bool)
+
+
 def intermediate_summary(
     intermediate: pd.DataFrame | None, model_order: list[str] | None = None
 ) -> pd.DataFrame:
@@ -100,9 +107,9 @@ def intermediate_summary(
         max=("value", "max"),
         baseline=("baseline", "mean"),
     ).reset_index()
-    lower = out["metric"].str.lower().map(lambda m: any(k in m for k in LOWER_IS_BETTER))
+    lower = _lower_is_better(out["metric"])
     sign = np.where(lower, -1.0, 1.0)
-    out["lower_is_better"] = lower.to_numpy()
+    out["lower_is_better"] = lower
     out["margin"] = sign * (out["mean"] - out["baseline"])
     a, b = sign * (out["min"] - out["baseline"]), sign * (out["max"] - out["baseline"])
     out["margin_min"], out["margin_max"] = np.minimum(a, b), np.maximum(a, b)
@@ -122,8 +129,7 @@ def unlearned_runs(intermediate: pd.DataFrame | None) -> pd.DataFrame:
     if intermediate is None or intermediate.empty:
         return pd.DataFrame(columns=cols)
     d = validate_intermediate(intermediate)
-    lower = d["metric"].str.lower().map(lambda m: any(k in m for k in LOWER_IS_BETTER))
-    margin = np.where(lower, -1.0, 1.0) * (d["value"] - d["baseline"])
+    margin = np.where(_lower_is_better(d["metric"]), -1.0, 1.0) * (d["value"] - d["baseline"])
     bad = d[(margin <= 0).to_numpy()]
     if bad.empty:
         return pd.DataFrame(columns=cols)
@@ -141,10 +147,10 @@ def _without_runs(
     what: str,
 ) -> tuple[StudyStats | None, str]:
     """The analysis of `res` without the runs in `drop` (no regression check), or why none."""
-    kept = res[~res["run_id"].astype(str).isin(drop)]
+    kept = exclude_runs(res, drop)
     if kept.empty:
         return None, f"every run is {what}; nothing left to analyse"
-    kept_pred = pred[~pred["run_id"].astype(str).isin(drop)] if pred is not None else None
+    kept_pred = exclude_runs(pred, drop) if pred is not None else None
     try:
         return analyze(kept, kept_pred, dataclasses.replace(cfg, regression=False)), ""
     except ValueError as exc:
@@ -158,6 +164,20 @@ def _sensitivity_sentence(name: str, k: LadderVerdict) -> str:
         f"{name}: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade, CI {fmt_ci(k.slope_ci)} "
         f"({k.n_rungs} rungs in the slope, {k.smallest} … {k.largest})"
     )
+
+
+def _unlearned_line(
+    res: pd.DataFrame, drop: set[str], ladder: str, stats: StudyStats | None, note: str
+) -> str:
+    """The verdict box's line for the analysis without unlearned-intermediate runs ("" when the
+    ladder has none of them), as plain text."""
+    name = _unlearned_name(res, drop, ladder)
+    if not name:
+        return ""
+    u = {v.ladder: v for v in stats.headline()}.get(ladder) if stats else None
+    if u is not None:
+        return _sensitivity_sentence(name, u)
+    return f"{name}: {note or 'ladder has no runs left'}"
 
 
 def _unlearned_name(res: pd.DataFrame, drop: set[str], ladder: str) -> str:
@@ -626,7 +646,6 @@ def build_report(
     )
     headline = stats.headline()
     kept_by_ladder = {v.ladder: v for v in kept_stats.headline()} if kept_stats else {}
-    learned_by_ladder = {v.ladder: v for v in learned_stats.headline()} if learned_stats else {}
     reg_by_ladder: dict[str, list[RegressionResult]] = {}
     for r in stats.regressions:
         reg_by_ladder.setdefault(r.ladder, []).append(r)
@@ -656,12 +675,9 @@ def build_report(
             )
         elif n_collapsed:
             extra.append(f"Without collapsed runs: {_e(kept_note or 'ladder has no runs left')}.")
-        u = learned_by_ladder.get(v.ladder)
-        learned_name = _unlearned_name(res, unlearned_ids, v.ladder)
-        if learned_name and u is not None:
-            extra.append(_e(_sensitivity_sentence(learned_name, u)) + ".")
-        elif learned_name:
-            extra.append(f"{_e(learned_name)}: {_e(learned_note or 'ladder has no runs left')}.")
+        line = _unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
+        if line:
+            extra.append(_e(line) + ".")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             extra.append(f"<b>{_e(warning)}</b>")
@@ -794,12 +810,9 @@ def build_report(
                 f"  - Without collapsed runs: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade "
                 f"CI {fmt_ci(k.slope_ci)}"
             )
-        u = learned_by_ladder.get(v.ladder)
-        learned_name = _unlearned_name(res, unlearned_ids, v.ladder)
-        if learned_name and u is not None:
-            md.append(f"  - {_sensitivity_sentence(learned_name, u)}")
-        elif learned_name:
-            md.append(f"  - {learned_name}: {learned_note or 'ladder has no runs left'}")
+        line = _unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
+        if line:
+            md.append(f"  - {line}")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             md.append(f"  - **{warning}**")
