@@ -231,7 +231,8 @@ def write_bundle(
     plan = build_plan(study)
     data_files = {} if encoders_only else bundle_data_files(plan)
     enc_stages = encoder_stages_of(plan, models)
-    rungs = {s.key: s.spec for s in enc_stages}
+    # what the node needs beside the packed folders depends on every rung, not just the packed
+    rungs = {s.key: s.spec for s in encoder_stages_of(plan)}
     store = Store(study.output_dir())
     packed, unbuilt = _stages_to_pack(enc_stages, encoders, store, encoders_only)
     for stage in unbuilt:

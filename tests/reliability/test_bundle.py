@@ -229,3 +229,22 @@ def test_compact_packs_a_scratch_rung_only_once_pretrained(tmp_path: Path) -> No
     assert [s.key for s in packed] == ["encoder-bbb", "encoder-ccc"] and left == []
     packed, left = _stages_to_pack(stages, "artifacts", store, encoders_only=True)
     assert [s.key for s in packed] == ["encoder-ccc"] and len(left) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_models_filter_limits_the_folders_not_what_other_rungs_need(
+    tmp_path: Path, shared_data: Path, tiny_encoder: Path
+) -> None:
+    """`--models` packs fewer encoder folders; a from-scratch rung left out still pretrains on
+    the node, so the bundle keeps the base tokenizer and the corpus it needs."""
+    scratch = '\n[[models]]\nname = "scratch-tiny"\nsource = "scratch"\npath = "scratch-tiny"\n'
+    study = write_study(tmp_path / "study.toml", tmp_path / "runs", shared_data,
+                        encoder=tiny_encoder, conditions=scratch)  # fmt: skip
+    made = run_cli("bundle", str(study), "-o", str(tmp_path / "b.tar"), "--models", "tiny")
+    assert made.returncode == 0, made.stdout + made.stderr
+    names = _members(tmp_path / "b.tar")
+    assert "files/xlmr-tokenizer.json" in names
+    assert any(n.startswith("data/multilingual-text/") for n in names)
+    packed = {n.split("/")[2] for n in names if n.startswith("stages/encoder/")}
+    assert len(packed) == 1  # only the tiny rung's folder; scratch-tiny was not pretrained
