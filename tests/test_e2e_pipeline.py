@@ -4,6 +4,7 @@ a re-run that reuses everything."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -92,3 +93,18 @@ def test_demo_shaped_study_end_to_end(tmp_path: Path, shared_data: Path) -> None
     assert "done: 3" in status.output
     table = runner.invoke(app, ["results", str(study)])
     assert "avg (excl. en)" in table.output
+
+    # the PAWS head on the mean of the tokens: only the target and evaluation stages are new, and
+    # the evaluation reads the head the way it was trained (head.json)
+    targets = sorted((out / "stages" / "target").glob("*/head.json"))
+    assert len(targets) == 3
+    assert {json.loads(p.read_text())["pooling"] for p in targets} == {"first"}
+    mean = runner.invoke(
+        app, ["run", str(study), "--only", "e5-L1__none__s3", "--set", "target.pooling=mean"]
+    )
+    assert mean.exit_code == 0, mean.output
+    assert "ran 2 stages, reused 1," in mean.output
+    new = set((out / "stages" / "target").glob("*/head.json")) - set(targets)
+    assert len(new) == 1 and json.loads(new.pop().read_text())["pooling"] == "mean"
+    mean_results = pd.read_csv(out / "results.csv")
+    assert len(mean_results) == 7 * 2 and mean_results["accuracy"].between(0, 1).all()

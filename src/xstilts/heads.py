@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -13,21 +13,40 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
+from xstilts.study import Pooling
+
 HeadKind = Literal["classification", "tagging", "multiple_choice", "span"]
+POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 IGNORE_INDEX = -100
 
 
-class ClassificationHead(nn.Module):
-    """Sentence(-pair) classification from the first token: dropout → dense → tanh → dropout → out."""
+def pool(
+    hidden_states: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling
+) -> torch.Tensor:
+    """(batch, hidden) sequence vectors: the first position, or the mask-weighted mean."""
+    if pooling == "first":
+        return hidden_states[:, 0]
+    if pooling == "mean":
+        weights = attention_mask.to(hidden_states.dtype).unsqueeze(-1)
+        return (hidden_states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    raise ValueError(f"unknown pooling {pooling!r} (known: {', '.join(POOLINGS)})")
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float) -> None:
+
+class ClassificationHead(nn.Module):
+    """Sentence(-pair) classification from the pooled sequence vector (`pooling`):
+    dropout → dense → tanh → dropout → out."""
+
+    def __init__(
+        self, hidden: int, num_labels: int, dropout: float, pooling: Pooling = "first"
+    ) -> None:
         super().__init__()
+        self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, num_labels)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(hidden_states[:, 0])
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(pool(hidden_states, attention_mask, self.pooling))
         x = self.dropout(torch.tanh(self.dense(x)))
         return self.out(x)
 
@@ -35,35 +54,41 @@ class ClassificationHead(nn.Module):
 class TaggingHead(nn.Module):
     """One label per token position (labels sit on each word's first sub-word)."""
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, hidden: int, num_labels: int, dropout: float, pooling: Pooling = "first"
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, num_labels)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(hidden_states))
 
 
 class MultipleChoiceHead(nn.Module):
-    """Scores each (context, choice) sequence from its first token; softmax over the choices."""
+    """Scores each (context, choice) sequence from its pooled vector; softmax over the choices."""
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, hidden: int, num_labels: int, dropout: float, pooling: Pooling = "first"
+    ) -> None:
         super().__init__()
-        self.scorer = ClassificationHead(hidden, 1, dropout)
+        self.scorer = ClassificationHead(hidden, 1, dropout, pooling)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.scorer(hidden_states).squeeze(-1)
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.scorer(hidden_states, attention_mask).squeeze(-1)
 
 
 class SpanHead(nn.Module):
     """Extractive QA: a start and an end logit per token."""
 
-    def __init__(self, hidden: int, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, hidden: int, num_labels: int, dropout: float, pooling: Pooling = "first"
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, 2)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(hidden_states))
 
 
@@ -79,15 +104,25 @@ class EncoderWithHead(nn.Module):
     """An encoder plus one head per task; `forward(batch, task)` returns (loss, logits).
 
     Single-task phases have one head; multi-task intermediate training has one per task,
-    all sharing the encoder. Only the encoder is carried to the next phase."""
+    all sharing the encoder. Only the encoder is carried to the next phase. `pooling` is what
+    the sequence-level heads read (`Pooling`)."""
 
-    def __init__(self, encoder: PreTrainedModel, heads: dict[str, tuple[str, int]], dropout: float):
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        heads: dict[str, tuple[str, int]],
+        dropout: float,
+        pooling: Pooling = "first",
+    ):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r} (known: {', '.join(POOLINGS)})")
         self.encoder = encoder
+        self.pooling = pooling
         self.kinds = {task: kind for task, (kind, _) in heads.items()}
         hidden = encoder.config.hidden_size
         self.heads = nn.ModuleDict(
-            {task: HEADS[kind](hidden, n, dropout) for task, (kind, n) in heads.items()}
+            {task: HEADS[kind](hidden, n, dropout, pooling) for task, (kind, n) in heads.items()}
         )
         self.default_task = next(iter(heads))
 
@@ -104,7 +139,7 @@ class EncoderWithHead(nn.Module):
             input_ids = input_ids.flatten(0, 1)
             attention_mask = attention_mask.flatten(0, 1)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.heads[task](hidden)
+        logits = self.heads[task](hidden, attention_mask)
         if kind == "multiple_choice":
             logits = logits.view(-1, n_choices)
         labels = batch.get("labels")

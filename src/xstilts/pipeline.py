@@ -32,6 +32,8 @@ OnStep = Callable[[str, int, int, float], None]
 """Progress callback: (phase label, step, total, loss)."""
 
 PREDICTION_COLUMNS = ("example_id", "lang", "split", "gold", "pred", "prob")
+HEAD_CONFIG = "head.json"
+"""Beside a target stage's `head.safetensors`: the head's kind, labels and pooling."""
 
 
 def _tokenizer(path: Path) -> PreTrainedTokenizerBase:
@@ -168,7 +170,9 @@ def run_intermediate_stage(
             "train_meta": train_sets[name].meta,
         }
     heads = {n: (tasks[n].spec.head, tasks[n].num_labels) for n in names}
-    model = EncoderWithHead(load_encoder(upstream / "encoder", hp.dropout), heads, hp.dropout)
+    model = EncoderWithHead(
+        load_encoder(upstream / "encoder", hp.dropout), heads, hp.dropout, hp.pooling
+    )
     mix = TaskMix(train_sets, sampling=spec["sampling"], temperature=spec["temperature"])
     phase = hp.model_copy(update={"max_steps": hp.budget_size}) if hp.budget == "steps" else hp
 
@@ -242,7 +246,10 @@ def run_target_stage(
         _subset(en_dev_examples, hp.max_eval_examples, seed), tokenizer, hp.max_length
     )
     model = EncoderWithHead(
-        load_encoder(upstream / "encoder", hp.dropout), {"pawsx": ("classification", 2)}, hp.dropout
+        load_encoder(upstream / "encoder", hp.dropout),
+        {"pawsx": ("classification", 2)},
+        hp.dropout,
+        hp.pooling,
     )
 
     def en_dev_accuracy(m: EncoderWithHead) -> float:
@@ -261,8 +268,12 @@ def run_target_stage(
     )
     _save_encoder(model, tokenizer, out / "encoder")
     save_state(model.heads["pawsx"], out / "head.safetensors")
+    atomic_write_json(
+        out / HEAD_CONFIG, {"kind": "classification", "labels": 2, "pooling": hp.pooling}
+    )
     summary = {
         "selected_on": "en dev accuracy",
+        "pooling": hp.pooling,
         "en_dev_accuracy": outcome.best_metric,
         "selected_step": outcome.best_step,
         "en_dev_n": len(dev),
@@ -279,8 +290,19 @@ def run_target_stage(
 
 # -- stage: evaluate ----------------------------------------------------------------------------
 def load_target_model(target_dir: Path) -> tuple[EncoderWithHead, PreTrainedTokenizerBase]:
+    """The fine-tuned PAWS model of a target stage's output; a stage written before
+    `HEAD_CONFIG` existed read the first token."""
+    config_path = target_dir / HEAD_CONFIG
+    config = (
+        json.loads(config_path.read_text(encoding="utf-8"))
+        if config_path.exists()
+        else {"pooling": "first"}
+    )
     model = EncoderWithHead(
-        load_encoder(target_dir / "encoder", 0.0), {"pawsx": ("classification", 2)}, 0.0
+        load_encoder(target_dir / "encoder", 0.0),
+        {"pawsx": ("classification", 2)},
+        0.0,
+        config["pooling"],
     )
     load_state(model.heads["pawsx"], target_dir / "head.safetensors")
     return model, _tokenizer(target_dir / "encoder")

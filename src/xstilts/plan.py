@@ -13,8 +13,25 @@ from typing import Any, Literal
 
 from xstilts.data.pawsx import pawsx_split_path
 from xstilts.hashing import content_key, file_sha256
-from xstilts.study import Condition, ModelRung, Study, condition_category
+from xstilts.study import Condition, ModelRung, PhaseHParams, Study, condition_category
 from xstilts.tasks.registry import get_task
+
+KEY_NEUTRAL_DEFAULTS: dict[str, object] = {"pooling": "first"}
+"""Phase settings added after results were published: at these values they stay out of the stage
+keys, so a study that does not set them keeps the keys (and the finished stages) it had; any
+other value is part of the key like every other setting."""
+
+
+def phase_key_hparams(phase: PhaseHParams, exclude: set[str] | None = None) -> dict[str, Any]:
+    """A phase's hyperparameters as they enter its stage key (`KEY_NEUTRAL_DEFAULTS` left out at
+    their neutral value)."""
+    dumped = phase.model_dump(mode="json", exclude=exclude)
+    return {
+        k: v
+        for k, v in dumped.items()
+        if not (k in KEY_NEUTRAL_DEFAULTS and v == KEY_NEUTRAL_DEFAULTS[k])
+    }
+
 
 StageKind = Literal["encoder", "intermediate", "target", "evaluate"]
 
@@ -211,7 +228,7 @@ def build_plan(study: Study) -> Plan:
                             "tasks": list(cond.task_names),
                             "sampling": cond.sampling,
                             "temperature": cond.temperature,
-                            "hparams": study.intermediate.model_dump(mode="json"),
+                            "hparams": phase_key_hparams(study.intermediate),
                             "seed": seed,
                         },
                         task_files,
@@ -222,7 +239,7 @@ def build_plan(study: Study) -> Plan:
                     f"{rung.name}: {cond.name} → PAWS-X en (seed {seed})",
                     (upstream,),
                     {
-                        "hparams": study.target.model_dump(mode="json", exclude={"train_file"}),
+                        "hparams": phase_key_hparams(study.target, exclude={"train_file"}),
                         "seed": seed,
                     },
                     {

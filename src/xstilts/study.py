@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
 Category = Literal["syntactic", "semantic", "none", "mixed"]
 Precision = Literal["fp32", "bf16"]
+Pooling = Literal["first", "mean"]
+"""What a sequence-level head reads (classification, multiple choice): the first token's vector
+(`<s>`/`[CLS]`, as BERT and XLM-R are fine-tuned) or the mean over the sequence's tokens, padding
+excluded (the pooling e5 was trained with). Token-level heads (tagging, span) ignore it."""
 
 
 class StudyError(ValueError):
@@ -111,6 +115,7 @@ class PhaseHParams(_Strict):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     freeze_word_embeddings: bool = False
     precision: Precision = "bf16"
+    pooling: Pooling = "first"
     max_train_examples: Annotated[int, Field(ge=1)] | None = None
     eval_every: Annotated[int, Field(ge=1)] | None = None
     max_eval_examples: Annotated[int, Field(ge=1)] | None = None

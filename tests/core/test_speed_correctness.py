@@ -67,10 +67,16 @@ def test_bucketed_epochs_show_every_example_once_and_reduce_padding() -> None:
 
 
 # -- length-sorted inference --------------------------------------------------------------------
-@pytest.mark.parametrize("head", ["classification", "tagging"])
-def test_predict_logits_equals_plain_unpadded_forward_in_dataset_order(head: str) -> None:
+@pytest.mark.parametrize(
+    ("head", "pooling"),
+    [("classification", "first"), ("classification", "mean"), ("tagging", "first")],
+)
+def test_predict_logits_equals_plain_unpadded_forward_in_dataset_order(
+    head: str, pooling: str
+) -> None:
+    """Also: mean pooling over a padded, length-sorted batch sees the real tokens only."""
     data = varied_dataset(head)
-    model = EncoderWithHead(tiny_encoder(), {"t": (head, 3)}, 0.1)
+    model = EncoderWithHead(tiny_encoder(), {"t": (head, 3)}, 0.1, pooling)  # type: ignore[arg-type]
     fast = predict_logits(model, data, batch_size=8, pad_id=1, precision="fp32")
     assert len(fast) == len(data)
     model.eval()
