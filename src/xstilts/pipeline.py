@@ -4,6 +4,7 @@ PAWS-X with English-dev checkpoint selection, evaluate zero-shot. Each writes on
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -379,7 +380,10 @@ def read_summary(stage_dir: Path) -> dict[str, Any]:
 
 
 def copy_predictions(src: Path, dest: Path) -> None:
+    """Copy then rename; the temporary name is per process, since several workers of one store
+    export the same run's predictions at the same time (one shared name raced: a worker renamed
+    the file another was about to rename, FileNotFoundError)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
     shutil.copyfile(src, tmp)
     tmp.replace(dest)
