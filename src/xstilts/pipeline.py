@@ -4,7 +4,6 @@ PAWS-X with English-dev checkpoint selection, evaluate zero-shot. Each writes on
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -377,13 +376,3 @@ def run_evaluate_stage(
 
 def read_summary(stage_dir: Path) -> dict[str, Any]:
     return json.loads((stage_dir / "summary.json").read_text())
-
-
-def copy_predictions(src: Path, dest: Path) -> None:
-    """Copy then rename; the temporary name is per process, since several workers of one store
-    export the same run's predictions at the same time (one shared name raced: a worker renamed
-    the file another was about to rename, FileNotFoundError)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dest)

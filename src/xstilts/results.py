@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from xstilts.pipeline import copy_predictions, read_summary
+from xstilts.pipeline import read_summary
 from xstilts.plan import Plan, RunPlan
-from xstilts.store import Store, atomic_write_text
+from xstilts.store import Store, atomic_copy, atomic_write_text
 
 RESULT_COLUMNS = [
     "run_id", "ladder", "model", "source", "layers", "params_total", "params_embedding",
@@ -108,7 +108,7 @@ def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
         store.put_results(run_rows)
         rows.extend(run_rows)
         inter.extend(intermediate_rows(run, store))
-        copy_predictions(
+        atomic_copy(
             store.stage_dir(run.evaluate_key) / "predictions.parquet",
             out_dir / "predictions" / f"{run.run_id}.parquet",
         )

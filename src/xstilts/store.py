@@ -512,10 +512,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _temp_beside(path: Path) -> Path:
+    """Where a file is written before it is renamed to `path`: per process, since several workers
+    of one store may write the same file at once (one shared name raced: a worker renamed the
+    file another was about to rename, FileNotFoundError)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def atomic_copy(src: Path, dest: Path) -> None:
+    """Copy, then rename: a reader sees the old file or the whole copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(dest)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write, fsync, rename: a reader sees the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_beside(path)
     with tmp.open("wb") as fh:
         fh.write(data)
         fh.flush()
