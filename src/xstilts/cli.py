@@ -19,6 +19,7 @@ from xstilts.study import Study, StudyError, load_study
 if TYPE_CHECKING:
     from xstilts.bundle import UnpackedBundle
     from xstilts.plan import Plan, Stage
+    from xstilts.tasks.base import Split
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -500,7 +501,8 @@ def tasks(
             n_labels = "from data"
         counts = ["", ""]
         if sizes and s.category != "target":
-            for i, split in enumerate(("train", "dev")):
+            splits: tuple[Split, ...] = ("train", "dev")
+            for i, split in enumerate(splits):
                 try:
                     counts[i] = f"{len(task.examples(root, split)):,}"
                 except (FileNotFoundError, NotADirectoryError):

@@ -32,9 +32,9 @@ def work_units(stage: Stage, plan: Plan) -> float:
             return float(hp.max_steps * hp.batch_size * hp.grad_accum)
         return float(n * hp.epochs)
     if stage.kind == "target":
-        hp = study.target
-        n = hp.max_train_examples or 8_000
-        return float(n * hp.epochs if hp.max_steps is None else hp.max_steps * hp.batch_size)
+        tp = study.target
+        n = tp.max_train_examples or 8_000
+        return float(n * tp.epochs if tp.max_steps is None else tp.max_steps * tp.batch_size)
     if stage.kind == "evaluate":
         per_file = study.evaluation.max_examples_per_file or 2_000
         return float(per_file * len(stage.paths))

@@ -4,6 +4,7 @@ The encoder is a plain `PreTrainedModel` whatever the head, so it is carried fro
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -110,7 +111,7 @@ class EncoderWithHead(nn.Module):
     def __init__(
         self,
         encoder: PreTrainedModel,
-        heads: dict[str, tuple[str, int]],
+        heads: Mapping[str, tuple[str, int]],
         dropout: float,
         pooling: Pooling = "first",
     ):

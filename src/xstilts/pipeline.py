@@ -7,7 +7,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -18,13 +18,13 @@ from xstilts.data.overlap import OverlapReport, check_no_eval_overlap
 from xstilts.data.pawsx import read_pawsx_tsv
 from xstilts.data.records import MultipleChoiceExample, PairExample, SpanExample, TaggedSentence
 from xstilts.evaluate import majority_baseline, predict_logits, softmax, task_metric
-from xstilts.heads import EncoderWithHead, load_encoder, load_state, save_state
+from xstilts.heads import POOLINGS, EncoderWithHead, load_encoder, load_state, save_state
 from xstilts.models.params import count_parameters
 from xstilts.models.sources import materialize_encoder
 from xstilts.models.trim import trim_vocabulary
 from xstilts.plan import Stage
 from xstilts.store import atomic_write_json
-from xstilts.study import Study
+from xstilts.study import Pooling, Study
 from xstilts.tasks.registry import get_task
 from xstilts.train import TrainOutcome, train_model
 
@@ -87,7 +87,7 @@ def study_texts(stage: Stage, study: Study) -> Iterator[str]:
     for name in stage.spec["trim_vocab"]["tasks"]:
         task = get_task(name).with_data_labels(data_dir)
         for split in ("train", "dev"):
-            for ex in task.examples(data_dir, split):  # type: ignore[arg-type]
+            for ex in task.examples(data_dir, split):
                 yield from example_texts(ex)
 
 
@@ -298,11 +298,14 @@ def load_target_model(target_dir: Path) -> tuple[EncoderWithHead, PreTrainedToke
         if config_path.exists()
         else {"pooling": "first"}
     )
+    pooling = config.get("pooling")
+    if pooling not in POOLINGS:
+        raise ValueError(f"{config_path}: pooling {pooling!r} is not one of {list(POOLINGS)}")
     model = EncoderWithHead(
         load_encoder(target_dir / "encoder", 0.0),
         {"pawsx": ("classification", 2)},
         0.0,
-        config["pooling"],
+        cast(Pooling, pooling),
     )
     load_state(model.heads["pawsx"], target_dir / "head.safetensors")
     return model, _tokenizer(target_dir / "encoder")
@@ -320,7 +323,9 @@ def run_evaluate_stage(
         by_lang.setdefault(lang, []).append((split, path))
     frames, metrics = [], []
     for lang, files in sorted(by_lang.items()):
-        examples, splits, golds = [], [], []
+        examples: list[PairExample] = []
+        splits: list[str] = []
+        golds: list[int] = []
         ns_pairs: dict[str, int] = {}
         majority: dict[str, float] = {}
         for split, path in sorted(files):

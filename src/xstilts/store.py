@@ -303,7 +303,11 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return StageRecord(*row[:7], summary=json.loads(row[7]) if row[7] else {})
+        key_, kind, status, label, worker, lease_expires, error, summary = row
+        return StageRecord(
+            key_, kind, status, label, worker, lease_expires, error,
+            json.loads(summary) if summary else {},
+        )  # fmt: skip
 
     def is_done(self, key: str) -> bool:
         rec = self.get(key)

@@ -53,6 +53,22 @@ class TrainOutcome:
         return asdict(self)
 
 
+@dataclass
+class LoopState:
+    """Where the training loop stands; saved as `state.json`'s "loop" in each checkpoint."""
+
+    step: int = 0  # optimizer steps taken
+    micro: int = 0  # micro-batches consumed, over all epochs
+    epoch: int = 0
+    epoch_start: int = 0  # `micro` at the start of `epoch`
+    examples: int = 0
+    best_metric: float | None = None
+    best_step: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0  # training time before this process (a resumed run's earlier part)
+    loss: float = float("nan")  # mean loss of the last optimizer step
+
+
 def pick_device() -> torch.device:
     """The GPU when there is one, else the CPU. On a GPU, SDPA's cuDNN attention backend is
     switched off: on an H200 (torch 2.11, cuDNN 9) it failed with `mha_graph.execute(...)
@@ -73,17 +89,24 @@ def total_optimizer_steps(batches_per_epoch: int, hp: PhaseHParams) -> int:
     return max(1, math.ceil(hp.epochs * per_epoch))
 
 
-def make_optimizer(model: torch.nn.Module, hp: PhaseHParams) -> torch.optim.AdamW:
-    """AdamW without weight decay on biases and LayerNorm weights; frozen parameters left out."""
-    decay, no_decay = [], []
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices, none on biases and LayerNorm weights; frozen
+    parameters left out."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": hp.weight_decay},
+    return [
+        {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def make_optimizer(model: torch.nn.Module, hp: PhaseHParams) -> torch.optim.AdamW:
+    """AdamW over `parameter_groups`, with the fused kernel where the device has one."""
+    groups = parameter_groups(model, hp.weight_decay)
     # The fused kernel (CUDA, and CPU since torch 2.4) updates each parameter in one pass: the same
     # AdamW update as the foreach path, rounded differently in the last bit at most
     # (tests/core/test_speed_correctness.py), without the foreach path's per-op passes and
@@ -128,9 +151,7 @@ def train_model(
     eval_every = hp.eval_every or total
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=hp.precision == "bf16")
 
-    state = {"step": 0, "micro": 0, "epoch": 0, "epoch_start": 0, "examples": 0,
-             "best_metric": None, "best_step": None, "history": [], "seconds": 0.0,
-             "loss": float("nan")}  # fmt: skip
+    state = LoopState()
     ckpt = work_dir / "checkpoint"
     recover_checkpoint_swap(ckpt)
     best_path = work_dir / "best.safetensors"
@@ -146,14 +167,14 @@ def train_model(
             state = _load_checkpoint(ckpt, model, optimizer, scheduler)
 
     model.train()
-    started = time.perf_counter() - state["seconds"]
+    started = time.perf_counter() - state.seconds
     running = 0.0
     splits = (
         1  # pieces each batch is cut into: doubled on CUDA out-of-memory (same effective batch)
     )
     restart = _snapshot(state)
-    while state["step"] < total:
-        epoch, offset = state["epoch"], state["micro"] - state["epoch_start"]
+    while state.step < total:
+        epoch, offset = state.epoch, state.micro - state.epoch_start
         batches = data.epoch_batches(hp.batch_size, seed, epoch)
         per_epoch = len(batches)
         for task, indices in batches[offset:]:
@@ -169,7 +190,7 @@ def train_model(
                     raise
                 splits *= 2
                 warnings.warn(
-                    f"CUDA out of memory at step {state['step']}: retrying from the last optimizer "
+                    f"CUDA out of memory at step {state.step}: retrying from the last optimizer "
                     f"step with per-device batches of ~{math.ceil(hp.batch_size / splits)} and "
                     f"{splits * hp.grad_accum} accumulation steps (same effective batch)",
                     stacklevel=2,
@@ -177,47 +198,45 @@ def train_model(
                 optimizer.zero_grad(set_to_none=True)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
-                state, running = copy.deepcopy(restart["state"]), 0.0
-                torch.set_rng_state(restart["rng"])
+                state, running = copy.deepcopy(restart[0]), 0.0
+                torch.set_rng_state(restart[1])
                 break
             if not math.isfinite(loss_value):
                 raise TrainingDivergedError(
-                    f"loss is {loss_value} at step {state['step']} (micro-batch {state['micro']}); "
+                    f"loss is {loss_value} at step {state.step} (micro-batch {state.micro}); "
                     f"last checkpoint kept in {ckpt}"
                 )
             running += loss_value
-            state["micro"] += 1
-            state["examples"] += len(indices)
-            pos = state["micro"] - state["epoch_start"]
+            state.micro += 1
+            state.examples += len(indices)
+            pos = state.micro - state.epoch_start
             epoch_end = pos == per_epoch
             if epoch_end:
-                state["epoch"] += 1
-                state["epoch_start"] = state["micro"]
+                state.epoch += 1
+                state.epoch_start = state.micro
             elif pos % hp.grad_accum != 0:
                 continue
             torch.nn.utils.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            state["step"] += 1
-            state["loss"] = running / hp.grad_accum
+            state.step += 1
+            state.loss = running / hp.grad_accum
             running = 0.0
             restart = _snapshot(state)
             if on_step is not None:
-                on_step(state["step"], total, state["loss"])
-            done = state["step"] >= total
-            if evaluate is not None and (state["step"] % eval_every == 0 or done):
+                on_step(state.step, total, state.loss)
+            done = state.step >= total
+            if evaluate is not None and (state.step % eval_every == 0 or done):
                 metric = evaluate(model)
                 model.train()
-                state["history"].append(
-                    {"step": state["step"], "loss": state["loss"], "metric": metric}
-                )
-                if state["best_metric"] is None or metric > state["best_metric"]:
-                    state["best_metric"], state["best_step"] = metric, state["step"]
-                    _save_best(model, best_path, state["step"])
+                state.history.append({"step": state.step, "loss": state.loss, "metric": metric})
+                if state.best_metric is None or metric > state.best_metric:
+                    state.best_metric, state.best_step = metric, state.step
+                    _save_best(model, best_path, state.step)
                 restart = _snapshot(state)
-            if done or state["step"] % hp.checkpoint_every == 0:
-                state["seconds"] = time.perf_counter() - started
+            if done or state.step % hp.checkpoint_every == 0:
+                state.seconds = time.perf_counter() - started
                 _save_checkpoint(ckpt, model, optimizer, scheduler, state)
             if done:
                 break
@@ -232,18 +251,18 @@ def train_model(
             )
         load_state(model, best_path)
     return TrainOutcome(
-        steps=state["step"],
-        examples_seen=state["examples"],
+        steps=state.step,
+        examples_seen=state.examples,
         train_seconds=time.perf_counter() - started,
-        final_loss=state["loss"],
-        best_metric=state["best_metric"],
-        best_step=state["best_step"],
-        history=state["history"],
+        final_loss=state.loss,
+        best_metric=state.best_metric,
+        best_step=state.best_step,
+        history=state.history,
     )
 
 
 def _forward_backward(
-    model: EncoderWithHead,
+    model: torch.nn.Module,  # an EncoderWithHead, or DistributedDataParallel around one
     data: TaskMix,
     task: str,
     indices: Any,
@@ -281,9 +300,9 @@ def _split(indices: Any, parts: int) -> list[Any]:
     return [indices[i : i + size] for i in range(0, len(indices), size)]
 
 
-def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
+def _snapshot(state: LoopState) -> tuple[LoopState, torch.Tensor]:
     """The loop state (and RNG) after an optimizer step: where an out-of-memory retry restarts."""
-    return {"state": copy.deepcopy(state), "rng": torch.get_rng_state()}
+    return copy.deepcopy(state), torch.get_rng_state()
 
 
 def _save_best(model: torch.nn.Module, best_path: Path, step: int) -> None:
@@ -398,7 +417,7 @@ def _save_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
-    state: dict[str, Any],
+    state: LoopState,
 ) -> None:
     """Write model, optimizer and loop state to a temp folder, then swap it in."""
     tmp = new_checkpoint_dir(ckpt)
@@ -409,7 +428,7 @@ def _save_checkpoint(
     files = {name: sha256_of(tmp / name) for name in CHECKPOINT_FILES}
     atomic_write_json(
         tmp / "state.json",
-        {"loop": state, "param_groups": groups, "scheduler": scheduler.state_dict(),
+        {"loop": asdict(state), "param_groups": groups, "scheduler": scheduler.state_dict(),
          "files": files},
     )  # fmt: skip
     swap_in_checkpoint(tmp, ckpt)
@@ -417,11 +436,11 @@ def _save_checkpoint(
 
 def _load_checkpoint(
     ckpt: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
-) -> dict[str, Any]:
+) -> LoopState:
     saved = json.loads((ckpt / "state.json").read_text())
     load_state(model, ckpt / "model.safetensors")
     tensors = load_file(str(ckpt / "optimizer.safetensors"))
     torch.set_rng_state(tensors.pop("__torch_rng__"))
     restore_optimizer(optimizer, tensors, saved["param_groups"])
     scheduler.load_state_dict(saved["scheduler"])
-    return saved["loop"]
+    return LoopState(**saved["loop"])

@@ -92,3 +92,6 @@ def test_load_target_model_uses_the_pooling_it_was_trained_with(
     trained.eval()
     with torch.no_grad():
         torch.testing.assert_close(model(batch)[1], trained(batch)[1])
+    (tmp_path / HEAD_CONFIG).write_text(json.dumps({"pooling": "max"}))
+    with pytest.raises(ValueError, match=r"head\.json: pooling 'max' is not one of"):
+        load_target_model(tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,7 +83,7 @@ def simulate_study(
     task_eff = {c: float(rng.normal(0, task_sd)) for c, _ in conditions}
     task_eff["none"] = 0.0
     emb = 12_000_000
-    runs = []
+    runs: list[dict[str, Any]] = []
     truth_gap: dict[str, float] = {}
     for i, size in enumerate(sizes):
         model = f"{model_prefix}L{3 * (i + 1)}"
@@ -130,8 +131,8 @@ def simulate_study(
             prob = np.where(
                 pred == 1, 0.5 + 0.5 * rng.random(pred.shape), 0.5 * rng.random(pred.shape)
             )
-            for r, rid in enumerate(run_df["run_id"]):
-                truth_p[(rid, lang, split)] = float(p[r])
+            for i, rid in enumerate(run_df["run_id"]):
+                truth_p[(rid, lang, split)] = float(p[i])
             acc = correct.mean(axis=1)
             block = run_df.drop(columns="p_run").assign(
                 lang=lang, split=split, accuracy=acc, n=n, majority_rate=maj

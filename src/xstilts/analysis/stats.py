@@ -672,7 +672,7 @@ def analyze(
                 "ladder": ladder,
                 "lang": label,
                 "n_rungs": int(valid.sum()),
-                "left_out": tuple(out[r] for r in r_idx if r in out),
+                "left_out": tuple(out[int(r)] for r in r_idx if r in out),
                 "size_column": cfg.size_column,
                 "slope": np.nan,
                 "ci_low": np.nan,

@@ -68,10 +68,10 @@ class StrictTextFile(io.TextIOBase):
             raise io.UnsupportedOperation("StrictTextFile.read does not take a size")
         return "".join(iter(self.readline, ""))
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # text, not _IOBase's bytes
         return iter(self.readline, "")
 
-    def __next__(self) -> str:
+    def __next__(self) -> str:  # type: ignore[override]
         line = self.readline()
         if not line:
             raise StopIteration

@@ -226,9 +226,9 @@ def execute_plan(
                     waiting = True
                     continue
                 if what.startswith("dep:"):  # invalidated (corrupt) by another worker: redo it
-                    dep = plan.stages[what[4:]]
-                    sched.pending.insert(sched.pending.index(stage), dep)
-                    report.recomputed.append(dep.key)
+                    redo = plan.stages[what[4:]]
+                    sched.pending.insert(sched.pending.index(stage), redo)
+                    report.recomputed.append(redo.key)
                     total += 1
                     progress.update(overall, total=total)
                     acted = True

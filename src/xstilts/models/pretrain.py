@@ -56,7 +56,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from transformers import BertConfig, BertForMaskedLM, XLMRobertaTokenizerFast
+from transformers import BertConfig, BertForMaskedLM, XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # lazy; an alias in 5.x
 
 from xstilts.hashing import cache_base, canonical_json, file_sha256
 from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
@@ -74,6 +74,7 @@ from xstilts.models.trim import (
 from xstilts.train import (
     new_checkpoint_dir,
     optimizer_tensors,
+    parameter_groups,
     recover_checkpoint_swap,
     restore_optimizer,
     swap_in_checkpoint,
@@ -159,7 +160,7 @@ class ScratchPreset:
             pad_token_id=pad,
             bos_token_id=bos,
             eos_token_id=eos,
-            tokenizer_class="XLMRobertaTokenizer",
+            tokenizer_class="XLMRobertaTokenizer",  # type: ignore[call-arg]  # a config **kwarg  # type: ignore[call-arg]  # a config **kwarg
             tie_word_embeddings=True,
         )
         config.dtype = "float32"
@@ -415,7 +416,7 @@ def _write_corpus_cache(
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     meta = json.dumps({"lines": lines, "sample": sample})
     arrays = {f"stream_{k}": v.astype(np.int32) for k, v in streams.items()}  # ids < 2**31
-    np.savez(tmp, meta=np.array(meta), **arrays)
+    np.savez(tmp, meta=np.array(meta), **arrays)  # type: ignore[arg-type]  # stub: **kwds
     os.replace(tmp, path)
 
 
@@ -614,16 +615,6 @@ def linear_schedule(steps: int, warmup: int) -> Callable[[int], float]:
     return factor
 
 
-def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
 # -- training --------------------------------------------------------------------------------------
 @dataclass
 class PretrainOutcome:
@@ -709,7 +700,7 @@ def _save_pretrain_checkpoint(
         {k: v.detach().cpu().clone() for k, v in weights.items()}, str(new / "model.safetensors")
     )
     save_file(tensors, str(new / "state.safetensors"))
-    np.savez(new / "order.npz", **order)
+    np.savez(new / "order.npz", **order)  # type: ignore[arg-type]  # stub: **kwds
     shutil.copyfile(log_path, new / LOG_FILENAME)
     state = {**state, "sha256": {n: file_sha256(new / n) for n in _CHECKPOINT_FILES}}
     (new / "state.json").write_text(json.dumps(state), encoding="utf-8")
@@ -782,9 +773,9 @@ def train_mlm(
     eval_every = log_every * max(1, (steps // 10) // log_every)
     cuda = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
-    model.to(device).train()
+    model.to(device).train()  # type: ignore[arg-type]  # transformers wraps .to
     optimizer = torch.optim.AdamW(
-        _parameter_groups(model, preset.weight_decay),
+        parameter_groups(model, preset.weight_decay),
         lr=preset.lr,
         betas=(0.9, 0.98),
         eps=1e-6,
@@ -801,7 +792,7 @@ def train_mlm(
     if found is not None:
         state, weights, tensors, order = found
         model.load_state_dict(weights)
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
         restore_optimizer(optimizer, tensors, state["param_groups"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(tensors["__mask_rng__"])
@@ -811,6 +802,7 @@ def train_mlm(
         sampler.restore(state["sampler"], order)
         tokens, first_step, elapsed = state["tokens"], state["step"] + 1, state["seconds"]
         losses, evals = list(state["losses"]), list(state["evals"])
+        assert ckpt is not None  # found only where there is a checkpoint folder
         shutil.copyfile(ckpt / LOG_FILENAME, log_path)
     started = time.perf_counter() - elapsed
     last_save = time.perf_counter()
@@ -999,7 +991,7 @@ def write_scratch_encoder(
         checkpoint_dir=checkpoint_dir,
         fingerprint=fingerprint,
     )
-    encoder = model.bert.to("cpu").float().eval()
+    encoder = model.bert.to("cpu").float().eval()  # type: ignore[arg-type]
     if keep < p.layers:
         del encoder.encoder.layer[keep:]
         encoder.config.num_hidden_layers = keep
