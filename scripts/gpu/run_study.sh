@@ -129,17 +129,28 @@ echo "$LR" > $LOGS/chosen_lr.txt
 
 # 4. the study: $WORKERS workers on the whole plan (or on $ONLY), or, with TIERS=FILE, worker groups
 #    WORKER_GROUPS="name:count ..." that each work through the FILE's lines for their group (or "all") in
-#    order, one `xstilts run --only P...` per line: a line is "GROUP PATTERN [PATTERN ...]"
+#    order, one `xstilts run --only P...` per line: a line is "GROUP PATTERN [PATTERN ...]", and
+#    "GROUP PATTERN ... -- ARG ..." adds ARGs to that run (after `--set target.lr=$LR`, so a
+#    `--set target.lr=X` there wins: the learning-rate checks of make_tiers.py --lr-check)
 worker() {  # worker GROUP INDEX: run the tier lines of GROUP, one after the other
   set -f  # patterns are run-id globs, not file names
-  grep -v '^ *#' "$TIERS" | while read -r group patterns; do
+  grep -v '^ *#' "$TIERS" | while read -r group rest; do
     [ -z "$group" ] && continue
     [ "$group" = "$1" ] || [ "$group" = all ] || continue
     [ -e "$LOGS/stop" ] && break
+    local patterns=$rest extra=""
+    case " $rest " in *" -- "*)
+      patterns=${rest%%--*}
+      extra=${rest#*--}
+      ;;
+    esac
     only=()
     for p in $patterns; do only+=(--only "$p"); done
-    echo "== tier: $group $patterns" >&2
-    "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report "${only[@]}"
+    # shellcheck disable=SC2206  # extra holds options, split on spaces like the patterns
+    args=($extra)
+    echo "== tier: $group $rest" >&2
+    "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --set "target.lr=$LR" --no-report "${only[@]}" \
+      "${args[@]}"
   done
 }
 if [ -n "${TIERS:-}" ]; then

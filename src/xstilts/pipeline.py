@@ -273,6 +273,7 @@ def run_target_stage(
     )
     summary = {
         "selected_on": "en dev accuracy",
+        "lr": hp.lr,
         "pooling": hp.pooling,
         "en_dev_accuracy": outcome.best_metric,
         "selected_step": outcome.best_step,

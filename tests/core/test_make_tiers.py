@@ -45,3 +45,52 @@ def test_script_on_the_study_file(tmp_path: Path, m: ModuleType) -> None:
     assert all(r.startswith("scratch-") for r in groups["scratch"])
     listed = groups["scratch"] + groups["all"]
     assert len(listed) == 206 and not set(listed) & set(ids[:10])
+
+
+def test_lr_check_lines_come_first_with_the_target_only_arguments(m: ModuleType) -> None:
+    ids = ["s4__none__s1", "s8__none__s1", "s4__x__s1", "e__none__s1"]
+    lines = m.lr_check_lines(ids, [["scratch", "s[48]__none__s1", "3e-4", "1e-3"]])
+    extra = ["--", "--stages", "encoder,target", "--set"]
+    assert lines == [
+        ("scratch", ["s4__none__s1", "s8__none__s1", *extra, "target.lr=3e-4"]),
+        ("scratch", ["s4__none__s1", "s8__none__s1", *extra, "target.lr=1e-3"]),
+    ]
+    with pytest.raises(SystemExit, match="no run of the study matches"):
+        m.lr_check_lines(ids, [["g", "nothing*", "1e-3"]])
+    with pytest.raises(ValueError, match="fast"):
+        m.lr_check_lines(ids, [["g", "s4*", "fast"]])
+
+
+def _worker_commands(tmp_path: Path, tiers: str, group: str) -> list[list[str]]:
+    """The `xstilts run` argument lists run_study.sh's `worker` function makes of a tier file
+    for `group` (the function itself, cut out of the script; xstilts replaced by a recorder)."""
+    tmp_path.mkdir(exist_ok=True)
+    script = (REPO / "scripts" / "gpu" / "run_study.sh").read_text()
+    start = script.index("worker() {")
+    function = script[start : script.index("\n}\n", start) + 3]
+    (tmp_path / "tiers.txt").write_text(tiers)
+    calls = tmp_path / "calls.txt"
+    bash = (
+        f"{function}\n"
+        f"record() {{ printf '%s\\n' \"$*\" >> {calls}; }}\n"
+        f"XS=(record); TIERS={tmp_path / 'tiers.txt'}; LOGS={tmp_path}; STUDY=study.toml; "
+        f"BUNDLE=b.tar; LR=1e-4\n"
+        f"worker {group} 1\n"
+    )
+    subprocess.run(["bash", "-c", bash], check=True, capture_output=True, text=True)
+    return [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
+
+
+def test_run_study_worker_passes_a_lines_extra_arguments_after_the_study_lr(
+    tmp_path: Path, m: ModuleType
+) -> None:
+    lines = m.lr_check_lines(["s4__none__s1"], [["scratch", "s4*", "1e-3"]])
+    lines += [("scratch", ["s4__*", "s8__*"]), ("e5", ["e__*"])]
+    tiers = "\n".join(f"{group} {' '.join(members)}" for group, members in lines)
+    calls = _worker_commands(tmp_path, "# header\n" + tiers + "\n", "scratch")
+    head = ["run", "study.toml", "--bundle", "b.tar", "--set", "target.lr=1e-4", "--no-report"]
+    assert calls == [
+        [*head, "--only", "s4__none__s1", "--stages", "encoder,target", "--set", "target.lr=1e-3"],
+        [*head, "--only", "s4__*", "--only", "s8__*"],
+    ]
+    assert _worker_commands(tmp_path / "e5", tiers + "\n", "e5") == [[*head, "--only", "e__*"]]
