@@ -213,6 +213,24 @@ def test_language_sampling_follows_p_to_the_alpha() -> None:
         language_sampling_probs({"a": 0})
 
 
+def test_held_out_unigram_loss_by_hand() -> None:
+    """Each language's held-out tokens under its own smoothed training unigram; specials (0-3)
+    neither predicted nor counted."""
+    pad, bos, eos, mask = 1, 0, 2, 3
+    corpus = pretrain.ScratchCorpus(
+        train={"a": np.array([[bos, 4, 4, 5, eos, pad]]), "b": np.array([[bos, 6, eos]])},
+        held_out={"a": np.array([[bos, 4, 5, 6, eos]]), "b": np.array([[bos, 6, 6, eos, pad]])},
+        lines={"a": 1, "b": 1}, vocab_size=7, pieces_in_corpus=3, special_ids=[0, 1, 2, 3],
+        bos=bos, eos=eos, pad=pad, mask=mask,
+    )  # fmt: skip
+    # a: counts 4→2.5, 5→1.5, 6→0.5 (total 4.5); b: 4→0.5, 5→0.5, 6→1.5 (total 2.5)
+    a = -(math.log(2.5 / 4.5) + math.log(1.5 / 4.5) + math.log(0.5 / 4.5)) / 3
+    b = -math.log(1.5 / 2.5)
+    overall, per_lang = pretrain.held_out_unigram_loss(corpus)
+    assert per_lang == {"a": pytest.approx(a, abs=1e-5), "b": pytest.approx(b, abs=1e-5)}
+    assert overall == pytest.approx((3 * a + 2 * b) / 5, abs=1e-5)
+
+
 def test_pack_sequences_frames_and_pads() -> None:
     stream = np.arange(10, 17)
     out = pack_sequences(stream, seq_len=5, bos=0, eos=2, pad=1)
@@ -309,6 +327,9 @@ def test_tiny_pretraining_lowers_mlm_loss_and_writes_an_encoder(
     record = read_provenance(out)
     run = record["pretraining"]
     assert run["steps"] == steps and run["device"] == "cpu"
+    # the context-free reference: below the uniform guess at initialisation, above zero
+    assert 0 < run["unigram_eval_loss"] < evals[0]
+    assert set(run["unigram_eval_loss_by_language"]) == set(LANGUAGES)
     assert set(run["language_probs"]) == set(LANGUAGES)
     assert run["language_probs"]["de"] > run["language_tokens"]["de"] / sum(
         run["language_tokens"].values()
@@ -420,6 +441,23 @@ def test_real_corpus_tiny_pretraining(tmp_path: Path, shared_data: Path, one_thr
     assert record["corpus_lines"] == dict.fromkeys(LANGUAGES, 300)
     new_to_old = read_trim_map(out)
     assert new_to_old[:4] == [0, 1, 2, 3] and new_to_old[-1] == 250_001
+
+
+def test_unigram_reference_command_on_the_real_corpus(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m xstilts.models.pretrain PRESET OUT --unigram-reference`: the reference alone,
+    nothing trained or written; realistic values (a few nats) for all seven languages."""
+    real_tokenizer()
+    args = ["scratch-tiny", str(tmp_path / "out"), "--data-dir", str(shared_data),
+            "--max-lines", "200", "--unigram-reference"]  # fmt: skip
+    assert pretrain.main(args) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert set(got["by_language"]) == set(LANGUAGES)
+    assert all(3.0 < v < 12.0 for v in got["by_language"].values()), got
+    assert min(got["by_language"].values()) <= got["unigram_eval_loss"]
+    assert got["unigram_eval_loss"] <= max(got["by_language"].values())
+    assert not (tmp_path / "out").exists()
 
 
 class _Killed(Exception):

@@ -24,6 +24,11 @@ One recipe for every size, so the sizes differ only in shape and token budget:
   overridable with `tokens=` or $XSTILTS_SCRATCH_TOKENS (and `max_lines=` or
   $XSTILTS_SCRATCH_MAX_LINES to read fewer lines) for tests and CPU runs.
 
+- reference: `unigram_eval_loss`, the cross-entropy (nats) of the held-out text's tokens under
+  each language's own unigram distribution from the training rows (add-½ smoothing), i.e. what a
+  model that knows the language and the piece frequencies but nothing of the context would score
+  at masked positions; an MLM eval loss near it means the rung learnt little beyond frequencies.
+
 The output is a standard Hugging Face encoder directory (BertModel weights without pooler,
 safetensors; the trimmed tokenizer; `trim_map.json`; `pretrain_log.csv` with step, tokens, loss,
 eval_loss, lr, seconds; provenance). Non-embedding parameters are the transformer layers (the
@@ -627,9 +632,37 @@ class PretrainOutcome:
     language_tokens: dict[str, int]
     language_probs: dict[str, float]
     language_epochs: dict[str, float]
+    unigram_eval_loss: float | None = None  # `held_out_unigram_loss`: the context-free reference
+    unigram_eval_loss_by_language: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def held_out_unigram_loss(corpus: ScratchCorpus) -> tuple[float | None, dict[str, float]]:
+    """(overall, per language) mean cross-entropy in nats of each language's held-out non-special
+    tokens under that language's unigram distribution over its training rows, add-½ smoothed over
+    the whole vocabulary: the MLM eval loss a model would reach that knows which language it reads
+    and how often each piece occurs there, and nothing else. Masked positions are a uniform draw
+    of the non-special ones, so this is the expectation of such a model's eval loss."""
+    special = np.zeros(corpus.vocab_size, dtype=bool)
+    special[corpus.special_ids] = True
+    per_lang: dict[str, float] = {}
+    total = count = 0.0
+    for lang, held in sorted(corpus.held_out.items()):
+        held_ids = held.ravel()
+        held_ids = held_ids[~special[held_ids]]
+        train_ids = corpus.train[lang].ravel() if lang in corpus.train else held_ids[:0]
+        train_ids = train_ids[~special[train_ids]]
+        if not len(held_ids) or not len(train_ids):
+            continue
+        counts = np.bincount(train_ids, minlength=corpus.vocab_size).astype(np.float64) + 0.5
+        counts[special] = 0.0
+        log_q = np.log(counts[held_ids] / counts.sum())
+        per_lang[lang] = round(float(-log_q.mean()), 5)
+        total += float(-log_q.sum())
+        count += len(held_ids)
+    return (round(total / count, 5) if count else None), per_lang
 
 
 def _eval_batches(
@@ -875,6 +908,7 @@ def train_mlm(
                     last_save = time.perf_counter()
     if ckpt is not None:
         shutil.rmtree(ckpt, ignore_errors=True)  # done: nothing left to resume
+    unigram, unigram_by_language = held_out_unigram_loss(corpus)
     return PretrainOutcome(
         steps=steps,
         tokens=tokens,
@@ -888,6 +922,8 @@ def train_mlm(
         language_tokens=sizes,
         language_probs=probs,
         language_epochs=sampler.epochs(),
+        unigram_eval_loss=unigram,
+        unigram_eval_loss_by_language=unigram_by_language,
     )
 
 
@@ -1036,13 +1072,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m xstilts.models.pretrain PRESET OUT_DIR [--data-dir D] [--tokens N] ...`"""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("preset", choices=sorted(SCRATCH_PRESETS))
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help="(not written with --unigram-reference)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--tokens", type=float, default=None, help="token budget override")
     parser.add_argument("--max-lines", type=int, default=None, help="lines per language")
     parser.add_argument("--device", default=None)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--unigram-reference",
+        action="store_true",
+        help="only build the corpus and print held_out_unigram_loss (JSON); no training",
+    )
     args = parser.parse_args(argv)
+    if args.unigram_reference:
+        p = get_scratch_preset(args.preset)
+        with tempfile.TemporaryDirectory(prefix="xstilts-unigram-") as tmp:  # (trimmed tokenizer)
+            corpus = build_corpus(
+                Path(tmp),
+                data_dir=args.data_dir,
+                seq_len=p.seq_len,
+                max_positions=p.max_positions,
+                max_lines=resolve_max_lines(args.max_lines),
+                seed=p.seed,
+            )
+        overall, per_lang = held_out_unigram_loss(corpus)
+        json.dump({"unigram_eval_loss": overall, "by_language": per_lang}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
 
     def show(row: dict[str, Any]) -> None:
         print(" ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr, flush=True)
