@@ -108,3 +108,61 @@ def test_demo_shaped_study_end_to_end(tmp_path: Path, shared_data: Path) -> None
     assert len(new) == 1 and json.loads(new.pop().read_text())["pooling"] == "mean"
     mean_results = pd.read_csv(out / "results.csv")
     assert len(mean_results) == 7 * 2 and mean_results["accuracy"].between(0, 1).all()
+
+
+SCRATCH_STUDY = """
+[study]
+name = "e2e-scratch"
+output_dir = "{out}"
+data_dir = "{data}"
+seeds = [1]
+
+[[models]]
+name = "scratch-tiny"
+source = "scratch"
+path = "scratch-tiny"
+ladder = "from-scratch MLM family"
+trim_vocab = true
+
+[[conditions]]
+name = "none"
+
+[target]
+max_train_examples = 16
+max_eval_examples = 16
+batch_size = 8
+
+[evaluation]
+max_examples_per_file = 8
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_scratch_rung_end_to_end_with_its_pretraining_in_the_report(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rung xstilts pretrains itself (scratch-tiny on 200 lines a language, 20k tokens) goes
+    through the whole study; `pretraining.csv` carries its MLM log with the context-free
+    reference, and the report shows both."""
+    monkeypatch.setenv("XSTILTS_SCRATCH_TOKENS", "20000")
+    monkeypatch.setenv("XSTILTS_SCRATCH_MAX_LINES", "200")
+    study = tmp_path / "study.toml"
+    out = tmp_path / "runs"
+    study.write_text(SCRATCH_STUDY.format(out=out, data=shared_data))
+    done = CliRunner().invoke(app, ["run", str(study)])
+    assert done.exit_code == 0, done.output
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 7 * 2 and set(results["model"]) == {"scratch-tiny"}
+    pre = pd.read_csv(out / "pretraining.csv")
+    assert set(pre["model"]) == {"scratch-tiny"} and (pre["device"] == "cpu").all()
+    assert pre["tokens"].is_monotonic_increasing and pre["eval_loss"].notna().sum() >= 2
+    reference = pre["unigram_eval_loss"].unique()
+    assert len(reference) == 1 and 3.0 < reference[0] < 12.0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "id='pretraining'" in html and "unigram reference" in html
+    assert "## Pretraining of the from-scratch rungs" in md
+    section = md.split("## Pretraining of the from-scratch rungs", 1)[1].split("## ", 1)[0]
+    row = next(line for line in section.splitlines() if line.startswith("| from-scratch MLM"))
+    assert "| scratch-tiny |" in row and "| cpu |" in row

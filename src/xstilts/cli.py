@@ -375,7 +375,12 @@ def _write_report(study: Study, out_dir: Path) -> None:
 
     tables = load_study(out_dir)
     paths = build_report(
-        tables.results, tables.predictions, tables.intermediate, study_meta(study), out_dir
+        tables.results,
+        tables.predictions,
+        tables.intermediate,
+        study_meta(study),
+        out_dir,
+        pretraining=tables.pretraining,
     )
     console.print(f"report: {paths.html} and {paths.markdown}")
 

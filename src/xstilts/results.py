@@ -1,5 +1,6 @@
 """Tidy results: one row per run × language × split, assembled from the stage summaries,
-written as `results.csv`, `intermediate.csv` and `predictions/<run_id>.parquet`, and into the store."""
+written as `results.csv`, `intermediate.csv`, `pretraining.csv` (the MLM log of every rung
+xstilts pretrained) and `predictions/<run_id>.parquet`, and into the store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from xstilts.models.encoder_dir import PRETRAIN_LOG_FILENAME, read_provenance
 from xstilts.pipeline import read_summary
 from xstilts.plan import Plan, RunPlan
 from xstilts.store import Store, atomic_copy, atomic_write_text
@@ -18,6 +20,15 @@ RESULT_COLUMNS = [
     "params_non_embedding", "hidden", "condition", "category", "tasks", "seed", "lang", "split",
     "accuracy", "n", "majority_rate", "ns_pairs", "pred_positive_rate", "en_dev_selected",
 ]  # fmt: skip
+
+
+PRETRAINING_COLUMNS = [
+    "ladder", "model", "step", "tokens", "loss", "eval_loss", "lr", "seconds",
+    "unigram_eval_loss", "device",
+]  # fmt: skip
+"""`pretraining.csv`: one row per logged step of each rung's MLM pretraining; `unigram_eval_loss`
+(the same on every row of a rung) is the held-out text's context-free reference
+(`xstilts.models.pretrain.held_out_unigram_loss`), empty for rungs pretrained before it existed."""
 
 
 @dataclass
@@ -97,6 +108,32 @@ def intermediate_rows(run: RunPlan, store: Store) -> list[dict[str, Any]]:
     ]
 
 
+def pretraining_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
+    """The pretraining log of every rung whose encoder stage is done and was pretrained here
+    (its encoder directory holds `pretrain_log.csv`), in the study's rung order."""
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for run in plan.runs:
+        if run.encoder_key in seen or not store.is_done(run.encoder_key):
+            continue
+        seen.add(run.encoder_key)
+        encoder = store.stage_dir(run.encoder_key) / "encoder"
+        log = encoder / PRETRAIN_LOG_FILENAME
+        if not log.is_file():
+            continue
+        record = read_provenance(encoder)
+        while "pretraining" not in record and isinstance(record.get("trimmed_from"), dict):
+            record = record["trimmed_from"]  # a trimmed encoder nests its source's record
+        run_info = record.get("pretraining", {})
+        frame = pd.read_csv(log)
+        frame.insert(0, "model", run.model.name)
+        frame.insert(0, "ladder", run.model.ladder)
+        frame["unigram_eval_loss"] = run_info.get("unigram_eval_loss")
+        frame["device"] = run_info.get("device")
+        rows.extend(frame.reindex(columns=PRETRAINING_COLUMNS).to_dict("records"))
+    return rows
+
+
 def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
     """Gather every finished run's rows, store them, and write the tidy files."""
     rows: list[dict[str, Any]] = []
@@ -116,6 +153,8 @@ def collect_results(plan: Plan, store: Store, out_dir: Path) -> pd.DataFrame:
     atomic_write_text(out_dir / "results.csv", frame.to_csv(index=False))
     inter_frame = pd.DataFrame(inter)
     atomic_write_text(out_dir / "intermediate.csv", inter_frame.to_csv(index=False))
+    pretraining = pd.DataFrame(pretraining_rows(plan, store), columns=PRETRAINING_COLUMNS)
+    atomic_write_text(out_dir / "pretraining.csv", pretraining.to_csv(index=False))
     return frame
 
 

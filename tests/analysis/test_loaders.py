@@ -1,5 +1,6 @@
-"""Loading a study folder as the pipeline writes it: results.csv, an intermediate.csv that
-may be empty, and predictions/<run_id>.parquet files without a run_id column."""
+"""Loading a study folder as the pipeline writes it: results.csv, an intermediate.csv and a
+pretraining.csv that may be empty, and predictions/<run_id>.parquet files without a run_id
+column."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ def test_load_study_round_trip(tmp_path):
     (tmp_path / "predictions").mkdir()
     for rid, part in sim.predictions.groupby("run_id"):
         part.drop(columns="run_id").to_parquet(tmp_path / "predictions" / f"{rid}.parquet")
+    (tmp_path / "pretraining.csv").write_text("ladder,model,step\n", encoding="utf-8")
     tables = load_study(tmp_path)
-    assert tables.intermediate is None
+    assert tables.intermediate is None and tables.pretraining is None  # header only: none
+    (tmp_path / "pretraining.csv").write_text("ladder,model,step\ns,m,5\n", encoding="utf-8")
+    tables = load_study(tmp_path)
+    assert tables.pretraining is not None and tables.pretraining["step"].tolist() == [5]
     assert tables.predictions is not None
     assert len(tables.predictions) == len(sim.predictions)
     assert set(tables.predictions["run_id"]) == set(sim.results["run_id"])

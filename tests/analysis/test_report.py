@@ -262,3 +262,44 @@ def test_report_gives_the_verdict_without_unlearned_intermediate_runs(tmp_path):
     line = next(x for x in md.splitlines() if "was not learned" in x)
     assert re.search(r": (amplifies|diminishes|inconclusive), slope [+-]\d", line), line
     assert "4 rungs in the slope" in line  # the task is gone at every rung: all stay complete
+
+
+def test_pretraining_section_reads_each_rung_against_its_reference(tmp_path):
+    """`pretraining=` (pretraining.csv) adds a figure and a table after the intermediate tasks:
+    last held-out loss, the unigram reference and the distance below it; a rung pretrained
+    before the reference existed shows it as missing."""
+    sim = simulate_study(sizes=(5e7, 5e8), n_seeds=2, n_test=60, n_dev=40, langs=("en", "de"))
+    rows = [
+        ("a", 0, 0, None, 11.0, 7.5), ("a", 10, 1000, 9.0, None, 7.5), ("a", 20, 2000, 7.1, 6.9, 7.5),
+        ("b", 0, 0, None, 11.2, None), ("b", 20, 4000, 8.0, 8.1, None),
+    ]  # fmt: skip
+    pre = pd.DataFrame(
+        [
+            {"ladder": "scratch", "model": m, "step": s, "tokens": t, "loss": loss,
+             "eval_loss": ev, "lr": 1e-3, "seconds": float(s), "unigram_eval_loss": ref,
+             "device": "cpu"}
+            for m, s, t, loss, ev, ref in rows
+        ]
+    )  # fmt: skip
+    paths = build_report(sim.results, None, None, {}, tmp_path, config=CFG, pretraining=pre)
+    html_text = paths.html.read_text("utf-8")
+    assert html_text.index("id='intermediate'") < html_text.index("id='pretraining'")
+    assert html_text.index("id='pretraining'") < html_text.index("id='caveats'")
+    n_images, problems = audit_html(html_text)
+    assert problems == [] and n_images == 5  # the tiny study's 4 and the loss curves
+    table = summary_rows(paths.markdown.read_text("utf-8"), "## Pretraining")
+    assert table["a"][3:8] == ["20", "11", "6.9", "7.5", "0.6"]
+    assert table["b"][5:8] == ["8.1", "–", "–"]
+    plain = build_report(sim.results, None, None, {}, tmp_path / "plain", config=CFG)
+    assert "id='pretraining'" not in plain.html.read_text("utf-8")
+
+
+def summary_rows(md: str, heading: str) -> dict[str, list[str]]:
+    """The cells of the Markdown table under `heading`, keyed by the model column."""
+    section = md.split(heading, 1)[1].split("\n## ", 1)[0]
+    cells = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| ladder")
+    ]
+    return {row[1]: row for row in cells}

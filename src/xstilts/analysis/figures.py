@@ -273,3 +273,27 @@ def intermediate_vs_baseline(summary: pd.DataFrame) -> str:
     ax.legend(fontsize=8, ncols=min(len(models), 4))
     fig.tight_layout()
     return to_png_base64(fig)
+
+
+def pretraining_curves(pretraining: pd.DataFrame) -> str:
+    """Held-out MLM loss against tokens seen, one line per pretrained rung, with each rung's
+    context-free reference (`unigram_eval_loss`) dashed in the same colour where recorded."""
+    evals = pretraining[pretraining["eval_loss"].notna() & (pretraining["tokens"] > 0)]
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.subplots()
+    if evals.empty:
+        _no_data(ax, "no held-out MLM loss logged")
+        return to_png_base64(fig)
+    for i, (model, g) in enumerate(evals.groupby("model", sort=False)):
+        color = LADDER_COLORS[i % len(LADDER_COLORS)]
+        ax.plot(g["tokens"], g["eval_loss"], marker="o", markersize=3, color=color, label=model)
+        ref = pd.to_numeric(g["unigram_eval_loss"], errors="coerce").dropna()
+        if len(ref):
+            ax.axhline(float(ref.iloc[0]), color=color, linestyle="--", linewidth=0.9)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("held-out MLM loss (nats)")
+    ax.set_title("Pretraining; dashed: per-language unigram reference", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_png_base64(fig)

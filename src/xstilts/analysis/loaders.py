@@ -1,6 +1,6 @@
-"""Read a study's output folder (results.csv, intermediate.csv, predictions/<run_id>.parquet, or
-one predictions.parquet with a run_id column) into the three tidy tables the analysis takes;
-run_id comes from the file name if absent."""
+"""Read a study's output folder (results.csv, intermediate.csv, pretraining.csv,
+predictions/<run_id>.parquet, or one predictions.parquet with a run_id column) into the tidy tables
+the analysis takes; run_id comes from the file name if absent."""
 
 from __future__ import annotations
 
@@ -14,11 +14,24 @@ from xstilts.analysis.schema import PREDICTION_COLUMNS
 
 @dataclass
 class StudyTables:
-    """The analysis inputs; `predictions` and `intermediate` are None when absent or empty."""
+    """The analysis inputs; `predictions`, `intermediate` and `pretraining` are None when absent
+    or empty."""
 
     results: pd.DataFrame
     predictions: pd.DataFrame | None
     intermediate: pd.DataFrame | None
+    pretraining: pd.DataFrame | None = None
+
+
+def _optional_csv(path: Path) -> pd.DataFrame | None:
+    """A CSV that may be missing, empty or header-only: None in those cases."""
+    if not path.is_file() or path.stat().st_size <= 1:
+        return None
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return None
+    return None if frame.empty else frame
 
 
 def load_predictions(folder: str | Path, run_ids: set[str] | None = None) -> pd.DataFrame | None:
@@ -38,8 +51,8 @@ def load_predictions(folder: str | Path, run_ids: set[str] | None = None) -> pd.
 
 
 def load_study(out_dir: str | Path) -> StudyTables:
-    """Load `results.csv` (required), `predictions/` or `predictions.parquet` and
-    `intermediate.csv` (optional)."""
+    """Load `results.csv` (required), `predictions/` or `predictions.parquet`,
+    `intermediate.csv` and `pretraining.csv` (optional)."""
     out = Path(out_dir)
     results = pd.read_csv(out / "results.csv")
     preds = None
@@ -49,13 +62,9 @@ def load_study(out_dir: str | Path) -> StudyTables:
     elif (out / "predictions.parquet").is_file():  # one file for all runs (published results)
         preds = pd.read_parquet(out / "predictions.parquet")
         preds = preds[preds["run_id"].astype(str).isin(run_ids)].reset_index(drop=True)
-    inter = None
-    path = out / "intermediate.csv"
-    if path.is_file() and path.stat().st_size > 1:
-        try:
-            inter = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            inter = None
-        if inter is not None and inter.empty:
-            inter = None
-    return StudyTables(results=results, predictions=preds, intermediate=inter)
+    return StudyTables(
+        results=results,
+        predictions=preds,
+        intermediate=_optional_csv(out / "intermediate.csv"),
+        pretraining=_optional_csv(out / "pretraining.csv"),
+    )

@@ -57,6 +57,10 @@ DESIGN_KEYS: tuple[tuple[str, str], ...] = (
     ("hyperparameters", "Hyperparameters"),
     ("data_sources", "Data sources"),
 )
+PRETRAINING_CAPTION = (
+    "Masked-LM pretraining per rung (held-out loss in nats; 'unigram reference': the per-language "
+    "unigram loss of the same held-out text, the score of a model that uses no context)"
+)
 RESERVED_KEYS = {"title", "question", "caveats", *(k for k, _ in DESIGN_KEYS)}
 
 
@@ -119,6 +123,33 @@ def intermediate_summary(
         out["_rank"] = out["model"].map(lambda m: rank.get(m, len(rank)))
         out = out.sort_values(["_rank", "model", "condition", "task", "metric"], kind="stable")
     return out[cols].reset_index(drop=True)
+
+
+def pretraining_summary(pretraining: pd.DataFrame) -> pd.DataFrame:
+    """One row per pretrained rung: tokens and steps, the last held-out MLM loss, the context-free
+    reference (per-language unigram) and how far below it the rung ended, device and seconds."""
+    rows = []
+    for model, g in pretraining.groupby("model", sort=False):
+        evals = g.dropna(subset=["eval_loss"])
+        final = float(evals["eval_loss"].iloc[-1]) if len(evals) else np.nan
+        ref = pd.to_numeric(g["unigram_eval_loss"], errors="coerce").dropna()
+        reference = float(ref.iloc[0]) if len(ref) else np.nan
+        last = g.iloc[-1]
+        rows.append(
+            {
+                "ladder": last["ladder"],
+                "model": model,
+                "tokens": fmt_size(float(last["tokens"])),
+                "steps": int(last["step"]),
+                "first eval loss": float(evals["eval_loss"].iloc[0]) if len(evals) else np.nan,
+                "final eval loss": final,
+                "unigram reference": reference,
+                "below reference": reference - final,
+                "device": last["device"],
+                "seconds": float(last["seconds"]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def unlearned_runs(intermediate: pd.DataFrame | None) -> pd.DataFrame:
@@ -539,10 +570,12 @@ def build_report(
     config: AnalysisConfig | None = None,
     collapse_config: CollapseConfig | None = None,
     name: str = "report",
+    pretraining: pd.DataFrame | None = None,
 ) -> ReportPaths:
     """Analyse the study and write `<out_dir>/<name>.html` (self-contained) and
     `<out_dir>/<name>.md`. `study_meta` keys used: title, question, ladders, conditions,
-    seeds, languages, hyperparameters, data_sources, caveats (others are listed as-is)."""
+    seeds, languages, hyperparameters, data_sources, caveats (others are listed as-is).
+    `pretraining` (`pretraining.csv`: the MLM logs of rungs xstilts pretrained) adds a section."""
     cfg = config or AnalysisConfig()
     if cfg.multitask_conditions is None and "multitask_conditions" in study_meta:
         cfg = dataclasses.replace(
@@ -611,6 +644,7 @@ def build_report(
     fig_heat = figures.language_condition_heatmap(stats)
     fig_bars = figures.task_bars(stats, target)
     fig_inter = figures.intermediate_vs_baseline(inter) if not inter.empty else None
+    pre = pretraining_summary(pretraining) if pretraining is not None else None
 
     title = str(
         study_meta.get("title", "xstilts: does scale amplify the semantic − syntactic gap?")
@@ -781,6 +815,19 @@ def build_report(
         )
         h.append(_html_table(inter, "Intermediate-task dev metrics (mean over seeds)"))
 
+    if pretraining is not None and pre is not None:
+        h.append("<h2 id='pretraining'>Pretraining of the from-scratch rungs</h2>")
+        h.append(
+            _img(
+                figures.pretraining_curves(pretraining),
+                "held-out MLM loss vs tokens",
+                "Held-out masked-LM loss (nats) against tokens seen; dashed: what a model that "
+                "knows each sequence's language and its piece frequencies, but no context, "
+                "would score on the same held-out text.",
+            )
+        )
+        h.append(_html_table(pre, PRETRAINING_CAPTION))
+
     h.append("<h2 id='caveats'>Provenance and caveats</h2><h3>Caveats</h3><ul class='caveats'>")
     h += [f"<li>{_e(c)}</li>" for c in caveats + auto] or ["<li>none recorded</li>"]
     h.append("</ul>")
@@ -843,6 +890,9 @@ def build_report(
     md.append(_md_table(rates))
     if n_collapsed:
         md.append(_md_table(shown[["run_id", "condition", "seed", "reasons"]]))
+    if pre is not None:
+        md.append(f"## Pretraining of the from-scratch rungs\n\n{PRETRAINING_CAPTION}.\n")
+        md.append(_md_table(pre))
     md.append("## Caveats\n")
     md += [f"- {c}" for c in caveats + auto] or ["- none recorded"]
     md.append(f"\nFull report with figures: `{html_path.name}`.\n")

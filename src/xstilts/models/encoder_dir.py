@@ -15,6 +15,9 @@ from typing import Any
 PROVENANCE_FILENAME = "xstilts_encoder.json"
 """Written into every encoder directory: where the weights came from and how they were cut."""
 
+PRETRAIN_LOG_FILENAME = "pretrain_log.csv"
+"""In the directory of an encoder xstilts pretrained: step, tokens, loss, eval_loss, lr, seconds."""
+
 TOKENIZER_FILENAMES = ("tokenizer.json", "sentencepiece.bpe.model", "spm.model", "vocab.txt")
 """Any one of these (with tokenizer_config.json) makes a directory's tokenizer loadable."""
 

