@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from xstilts.analysis.schema import GROUP_BREAKDOWN, LANGUAGE_GROUPS
 from xstilts.analysis.stats import StudyStats, fmt_size
@@ -291,6 +292,8 @@ def pretraining_curves(pretraining: pd.DataFrame) -> str:
         if len(ref):
             ax.axhline(float(ref.iloc[0]), color=color, linestyle="--", linewidth=0.9)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_size(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("tokens seen")
     ax.set_ylabel("held-out MLM loss (nats)")
     ax.set_title("Pretraining; dashed: per-language unigram reference", fontsize=10)
