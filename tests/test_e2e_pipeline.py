@@ -123,6 +123,7 @@ source = "scratch"
 path = "scratch-tiny"
 ladder = "from-scratch MLM family"
 trim_vocab = true
+pretrain_tokens = 20000
 
 [[conditions]]
 name = "none"
@@ -142,10 +143,10 @@ max_examples_per_file = 8
 def test_scratch_rung_end_to_end_with_its_pretraining_in_the_report(
     tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A rung xstilts pretrains itself (scratch-tiny on 200 lines a language, 20k tokens) goes
-    through the whole study; `pretraining.csv` carries its MLM log with the context-free
-    reference, and the report shows both."""
-    monkeypatch.setenv("XSTILTS_SCRATCH_TOKENS", "20000")
+    """A rung xstilts pretrains itself (scratch-tiny on 200 lines a language; the study file's
+    `pretrain_tokens` budget of 20k tokens) goes through the whole study; `pretraining.csv`
+    carries its MLM log with the context-free reference, and the report shows both."""
+    monkeypatch.delenv("XSTILTS_SCRATCH_TOKENS", raising=False)
     monkeypatch.setenv("XSTILTS_SCRATCH_MAX_LINES", "200")
     study = tmp_path / "study.toml"
     out = tmp_path / "runs"
@@ -157,6 +158,7 @@ def test_scratch_rung_end_to_end_with_its_pretraining_in_the_report(
     pre = pd.read_csv(out / "pretraining.csv")
     assert set(pre["model"]) == {"scratch-tiny"} and (pre["device"] == "cpu").all()
     assert pre["tokens"].is_monotonic_increasing and pre["eval_loss"].notna().sum() >= 2
+    assert 20_000 <= pre["tokens"].iloc[-1] < 20_000 + 16 * 64  # the budget, to one batch
     reference = pre["unigram_eval_loss"].unique()
     assert len(reference) == 1 and 3.0 < reference[0] < 12.0
     html = (out / "report.html").read_text(encoding="utf-8")

