@@ -14,12 +14,14 @@ Each run goes to the first `--tier` whose globs match its id (`model__condition_
 appears in any `--done` results file are skipped. Within a line, runs are in the study's
 seed-major order (all cells of seed 1 first), so a call that stops early leaves whole seeds.
 
-`--lr-check GROUP GLOB LR [LR ...]` puts, before everything else of GROUP, one line per LR that
-trains the matching runs' target phase at that learning rate (`--stages encoder,target`: English
-dev accuracy only, in the target stage's summary; no evaluation, no result row), e.g. whether a
-from-scratch rung's `none` control learns PAWS at any rate before its 100 runs are spent:
+`--check GROUP GLOB KEY=VALUE [KEY=VALUE ...]` puts, before everything else of GROUP, one line per
+setting that trains the matching runs' target phase with that study override (`--stages
+encoder,target`: English dev accuracy only, in the target stage's summary; no evaluation, no
+result row; read back with target_summaries.py), e.g. whether a from-scratch rung's `none` control
+learns PAWS at another learning rate, or a shallow rung with more epochs, before runs are spent:
 
-    --lr-check scratch 'scratch-[48]m__none__s1' 3e-4 1e-3
+    --check scratch 'scratch-[48]m__none__s1' target.lr=3e-4 target.lr=1e-3
+    --check e5 'e5-small-L6__none__s1' target.epochs=10
 """
 
 from __future__ import annotations
@@ -66,16 +68,19 @@ def make_tiers(
     return [(group, members) for group, members in lines if members]
 
 
-def lr_check_lines(ids: list[str], checks: list[list[str]]) -> list[tuple[str, list[str]]]:
-    """(group, run ids + ["--", extra args]) lines of the `--lr-check GROUP GLOB LR...` options."""
+def check_lines(ids: list[str], checks: list[list[str]]) -> list[tuple[str, list[str]]]:
+    """(group, run ids + ["--", extra args]) lines of the `--check GROUP GLOB KEY=VALUE...`
+    options: one target-phase-only line per setting."""
     lines: list[tuple[str, list[str]]] = []
-    for group, glob, *lrs in checks:
+    for group, glob, *settings in checks:
         members = [rid for rid in ids if fnmatch.fnmatchcase(rid, glob)]
         if not members:
-            raise SystemExit(f"--lr-check {group} {glob}: no run of the study matches {glob!r}")
-        for lr in lrs:
-            float(lr)  # a learning rate, or ValueError naming it
-            extra = ["--", "--stages", "encoder,target", "--set", f"target.lr={lr}"]
+            raise SystemExit(f"--check {group} {glob}: no run of the study matches {glob!r}")
+        for setting in settings:
+            key, sep, value = setting.partition("=")
+            if not sep or not key or not value or " " in setting:
+                raise SystemExit(f"--check {group} {glob}: {setting!r} is not KEY=VALUE")
+            extra = ["--", "--stages", "encoder,target", "--set", setting]
             lines.append((group, members + extra))
     return lines
 
@@ -89,15 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rest", default=None, help="group for runs no tier matched")
     parser.add_argument(
-        "--lr-check", nargs="+", action="append", default=[], metavar="GROUP GLOB LR",
-        help="group, run glob, learning rates: target-phase-only lines run first in GROUP",
+        "--check", nargs="+", action="append", default=[], metavar="GROUP GLOB KEY=VALUE",
+        help="group, run glob, overrides: target-phase-only lines run first in GROUP",
     )  # fmt: skip
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     if any(len(t) < 2 for t in args.tier):
         parser.error("--tier needs a group name and at least one glob")
-    if any(len(c) < 3 for c in args.lr_check):
-        parser.error("--lr-check needs a group, a run glob and at least one learning rate")
+    if any(len(c) < 3 for c in args.check):
+        parser.error("--check needs a group, a run glob and at least one KEY=VALUE")
     done: set[str] = set()
     for path in args.done:
         done |= set(pd.read_csv(path, usecols=["run_id"])["run_id"])
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = make_tiers(ids, done, args.tier, args.rest)
     pending = sum(len(m) for _, m in lines)
     print(f"# {pending} of {len(ids)} runs ({len(done & set(ids))} done); see make_tiers.py")
-    for group, members in lr_check_lines(ids, args.lr_check) + lines:
+    for group, members in check_lines(ids, args.check) + lines:
         print(group, " ".join(members))
     print(f"{pending} runs in {len(lines)} lines", file=sys.stderr)
     return 0

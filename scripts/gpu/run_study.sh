@@ -131,7 +131,7 @@ echo "$LR" > $LOGS/chosen_lr.txt
 #    WORKER_GROUPS="name:count ..." that each work through the FILE's lines for their group (or "all") in
 #    order, one `xstilts run --only P...` per line: a line is "GROUP PATTERN [PATTERN ...]", and
 #    "GROUP PATTERN ... -- ARG ..." adds ARGs to that run (after `--set target.lr=$LR`, so a
-#    `--set target.lr=X` there wins: the learning-rate checks of make_tiers.py --lr-check)
+#    `--set target.lr=X` there wins: the target-phase checks of make_tiers.py --check)
 worker() {  # worker GROUP INDEX: run the tier lines of GROUP, one after the other
   set -f  # patterns are run-id globs, not file names
   grep -v '^ *#' "$TIERS" | while read -r group rest; do

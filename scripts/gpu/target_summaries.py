@@ -2,7 +2,7 @@
 """The target stages of a GPU call's exported stage table (`LOGS/<study>.stages.csv`, written by
 run_study.sh), one row each: rung, condition, seed, learning rate, English dev accuracy at the
 selected checkpoint and at every evaluation. This is where the learning-rate checks of
-`make_tiers.py --lr-check` (target phase only, no result rows) are read:
+`make_tiers.py --check` (target phase only, no result rows) are read:
 
     python scripts/gpu/target_summaries.py LOGS/pawsx-scaling.stages.csv [--only 'scratch-*'] [--csv OUT]
 """

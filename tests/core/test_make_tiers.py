@@ -47,18 +47,19 @@ def test_script_on_the_study_file(tmp_path: Path, m: ModuleType) -> None:
     assert len(listed) == 206 and not set(listed) & set(ids[:10])
 
 
-def test_lr_check_lines_come_first_with_the_target_only_arguments(m: ModuleType) -> None:
+def test_check_lines_come_first_with_the_target_only_arguments(m: ModuleType) -> None:
     ids = ["s4__none__s1", "s8__none__s1", "s4__x__s1", "e__none__s1"]
-    lines = m.lr_check_lines(ids, [["scratch", "s[48]__none__s1", "3e-4", "1e-3"]])
+    lines = m.check_lines(ids, [["scratch", "s[48]__none__s1", "target.lr=3e-4", "target.lr=1e-3"]])
     extra = ["--", "--stages", "encoder,target", "--set"]
     assert lines == [
         ("scratch", ["s4__none__s1", "s8__none__s1", *extra, "target.lr=3e-4"]),
         ("scratch", ["s4__none__s1", "s8__none__s1", *extra, "target.lr=1e-3"]),
     ]
     with pytest.raises(SystemExit, match="no run of the study matches"):
-        m.lr_check_lines(ids, [["g", "nothing*", "1e-3"]])
-    with pytest.raises(ValueError, match="fast"):
-        m.lr_check_lines(ids, [["g", "s4*", "fast"]])
+        m.check_lines(ids, [["g", "nothing*", "target.lr=1e-3"]])
+    for bad in ("1e-3", "target.lr=", "target.lr=1 2"):
+        with pytest.raises(SystemExit, match="is not KEY=VALUE"):
+            m.check_lines(ids, [["g", "s4*", bad]])
 
 
 def _worker_commands(tmp_path: Path, tiers: str, group: str) -> list[list[str]]:
@@ -84,7 +85,7 @@ def _worker_commands(tmp_path: Path, tiers: str, group: str) -> list[list[str]]:
 def test_run_study_worker_passes_a_lines_extra_arguments_after_the_study_lr(
     tmp_path: Path, m: ModuleType
 ) -> None:
-    lines = m.lr_check_lines(["s4__none__s1"], [["scratch", "s4*", "1e-3"]])
+    lines = m.check_lines(["s4__none__s1"], [["scratch", "s4*", "target.lr=1e-3"]])
     lines += [("scratch", ["s4__*", "s8__*"]), ("e5", ["e__*"])]
     tiers = "\n".join(f"{group} {' '.join(members)}" for group, members in lines)
     calls = _worker_commands(tmp_path, "# header\n" + tiers + "\n", "scratch")
