@@ -4,6 +4,8 @@ column."""
 
 from __future__ import annotations
 
+import pytest
+
 from xstilts.analysis.loaders import load_study
 from xstilts.analysis.simulate import simulate_study
 from xstilts.analysis.stats import AnalysisConfig, analyze
@@ -23,6 +25,12 @@ def test_load_study_round_trip(tmp_path):
     tables = load_study(tmp_path)
     assert tables.intermediate is None and tables.pretraining is None  # header only: none
     (tmp_path / "pretraining.csv").write_text("ladder,model,step\ns,m,5\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"pretraining\.csv: missing column\(s\) tokens, eval_loss"
+    ):
+        load_study(tmp_path)
+    header = "ladder,model,step,tokens,loss,eval_loss,lr,seconds,unigram_eval_loss,device"
+    (tmp_path / "pretraining.csv").write_text(f"{header}\ns,m,5,80,7.0,,1e-3,2.0,,cpu\n")
     tables = load_study(tmp_path)
     assert tables.pretraining is not None and tables.pretraining["step"].tolist() == [5]
     assert tables.predictions is not None

@@ -11,6 +11,10 @@ import pandas as pd
 
 from xstilts.analysis.schema import PREDICTION_COLUMNS
 
+PRETRAINING_NEEDS = ("ladder", "model", "step", "tokens", "eval_loss", "unigram_eval_loss",
+                     "device", "seconds")  # fmt: skip
+"""The `pretraining.csv` columns the report reads (docs/file-formats.md)."""
+
 
 @dataclass
 class StudyTables:
@@ -62,9 +66,14 @@ def load_study(out_dir: str | Path) -> StudyTables:
     elif (out / "predictions.parquet").is_file():  # one file for all runs (published results)
         preds = pd.read_parquet(out / "predictions.parquet")
         preds = preds[preds["run_id"].astype(str).isin(run_ids)].reset_index(drop=True)
+    pretraining = _optional_csv(out / "pretraining.csv")
+    if pretraining is not None:
+        missing = [c for c in PRETRAINING_NEEDS if c not in pretraining.columns]
+        if missing:
+            raise ValueError(f"{out / 'pretraining.csv'}: missing column(s) {', '.join(missing)}")
     return StudyTables(
         results=results,
         predictions=preds,
         intermediate=_optional_csv(out / "intermediate.csv"),
-        pretraining=_optional_csv(out / "pretraining.csv"),
+        pretraining=pretraining,
     )
