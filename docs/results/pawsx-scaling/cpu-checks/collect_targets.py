@@ -13,27 +13,44 @@ from xstilts.plan import build_plan
 from xstilts.study import load_study
 
 STUDY = "studies/pawsx-scaling.toml"
-CHECKS = [  # (store, data dir, run id, overrides)
-    ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__none__s1", ["target.lr=2e-5"]),
-    ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__none__s1", ["target.pooling=mean"]),
-    ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__ud_upos__s1", []),
-    ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__ud_upos__s1", ["target.lr=2e-5"]),
-    (
-        "/tmp/colaexp/base",
-        "/work/shared/data",
-        "e5-small-L12__ud_upos__s1",
-        ["target.pooling=mean"],
-    ),
-] + [
-    ("/work/scratch-cpu/runs", "/work/gpu-data", "scratch-1m__none__s1", o)
-    for o in (
-        [],
-        ["target.lr=3e-4"],
-        ["target.lr=1e-3"],
-        ["target.lr=1e-3", "target.pooling=mean"],
-        ["target.lr=1e-3", "target.epochs=10"],
-    )
-]
+CHECKS = (
+    [  # (store, data dir, run id, overrides)
+        ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__none__s1", ["target.lr=2e-5"]),
+        (
+            "/tmp/colaexp/base",
+            "/work/shared/data",
+            "e5-small-L12__none__s1",
+            ["target.pooling=mean"],
+        ),
+        ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__ud_upos__s1", []),
+        ("/tmp/colaexp/base", "/work/shared/data", "e5-small-L12__ud_upos__s1", ["target.lr=2e-5"]),
+        (
+            "/tmp/colaexp/base",
+            "/work/shared/data",
+            "e5-small-L12__ud_upos__s1",
+            ["target.pooling=mean"],
+        ),
+    ]
+    + [
+        ("/work/scratch-cpu/runs", "/work/gpu-data", "scratch-1m__none__s1", o)
+        for o in (
+            [],
+            ["target.lr=3e-4"],
+            ["target.lr=1e-3"],
+            ["target.lr=1e-3", "target.pooling=mean"],
+            ["target.lr=1e-3", "target.epochs=10"],
+        )
+    ]
+    + [
+        (
+            "/work/scratch-cpu/e5runs",
+            "/work/shared/data",
+            f"e5-small-L{k}__none__s1",
+            ["target.epochs=10"],
+        )
+        for k in (6, 9)
+    ]
+)
 rows = []
 for store, data, run_id, overrides in CHECKS:
     os.environ["XSTILTS_DATA_DIR"] = data
