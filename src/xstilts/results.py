@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from xstilts.models.encoder_dir import PRETRAIN_LOG_FILENAME, read_provenance
+from xstilts.models.encoder_dir import PRETRAIN_LOG_FILENAME, read_provenance, source_record
 from xstilts.pipeline import read_summary
 from xstilts.plan import Plan, RunPlan
 from xstilts.store import Store, atomic_copy, atomic_write_text
@@ -121,10 +121,7 @@ def pretraining_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
         log = encoder / PRETRAIN_LOG_FILENAME
         if not log.is_file():
             continue
-        record = read_provenance(encoder)
-        while "pretraining" not in record and isinstance(record.get("trimmed_from"), dict):
-            record = record["trimmed_from"]  # a trimmed encoder nests its source's record
-        run_info = record.get("pretraining", {})
+        run_info = source_record(read_provenance(encoder), "pretraining").get("pretraining", {})
         frame = pd.read_csv(log)
         frame.insert(0, "model", run.model.name)
         frame.insert(0, "ladder", run.model.ladder)

@@ -12,12 +12,12 @@ CPU pretraining of scratch-1m on it equals the GPU's, cpu-checks/README.md secti
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from xstilts.models import pretrain
+from xstilts.models.encoder_dir import source_record
 from xstilts.results import PRETRAINING_COLUMNS
 
 HERE = Path(__file__).resolve().parent
@@ -26,20 +26,10 @@ LADDER = "from-scratch MLM family"
 
 frames = []
 for model in ("scratch-1m", "scratch-2m"):
-    record = json.loads((LOGS / f"provenance-{model}.json").read_text(encoding="utf-8"))
-    while "pretraining" not in record:
-        record = record["trimmed_from"]
-    preset = pretrain.get_scratch_preset(model)
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = pretrain.build_corpus(
-            Path(tmp),
-            data_dir=os.environ["XSTILTS_DATA_DIR"],
-            seq_len=preset.seq_len,
-            max_positions=preset.max_positions,
-            max_lines=pretrain.resolve_max_lines(record["fingerprint"].get("max_lines")),
-            seed=preset.seed,
-        )
-    reference, _ = pretrain.held_out_unigram_loss(corpus)
+    provenance = json.loads((LOGS / f"provenance-{model}.json").read_text(encoding="utf-8"))
+    record = source_record(provenance, "pretraining")
+    max_lines = record["fingerprint"].get("max_lines")
+    reference, _ = pretrain.unigram_reference(model, os.environ["XSTILTS_DATA_DIR"], max_lines)
     frame = pd.read_csv(LOGS / f"pretrain-{model}.csv")
     frame.insert(0, "model", model)
     frame.insert(0, "ladder", LADDER)

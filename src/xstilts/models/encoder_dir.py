@@ -61,6 +61,17 @@ def write_provenance(directory: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
+def source_record(record: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The level of a provenance record that holds `key`: a trimmed encoder nests its source's
+    record under "trimmed_from" (xstilts.models.trim); {} when no level has it."""
+    level: Any = record
+    while isinstance(level, Mapping):
+        if key in level:
+            return dict(level)
+        level = level.get("trimmed_from")
+    return {}
+
+
 def read_provenance(directory: Path) -> dict[str, Any]:
     """The directory's provenance record, or {} when it has none."""
     path = Path(directory) / PROVENANCE_FILENAME

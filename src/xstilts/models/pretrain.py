@@ -174,7 +174,7 @@ class ScratchPreset:
             pad_token_id=pad,
             bos_token_id=bos,
             eos_token_id=eos,
-            tokenizer_class="XLMRobertaTokenizer",  # type: ignore[call-arg]  # a config **kwarg  # type: ignore[call-arg]  # a config **kwarg
+            tokenizer_class="XLMRobertaTokenizer",  # type: ignore[call-arg]  # a config **kwarg
             tie_word_embeddings=True,
         )
         config.dtype = "float32"
@@ -669,6 +669,26 @@ def held_out_unigram_loss(corpus: ScratchCorpus) -> tuple[float | None, dict[str
     return (round(total / count, 5) if count else None), per_lang
 
 
+def unigram_reference(
+    preset: str | ScratchPreset,
+    data_dir: Path | str | None = None,
+    max_lines: int | None = None,
+) -> tuple[float | None, dict[str, float]]:
+    """`held_out_unigram_loss` of the corpus a preset pretrains on, without training: the corpus
+    is built (or read from its cache) in a temporary folder that also takes the trimmed tokenizer."""
+    p = get_scratch_preset(preset)
+    with tempfile.TemporaryDirectory(prefix="xstilts-unigram-") as tmp:
+        corpus = build_corpus(
+            Path(tmp),
+            data_dir=data_dir,
+            seq_len=p.seq_len,
+            max_positions=p.max_positions,
+            max_lines=resolve_max_lines(max_lines),
+            seed=p.seed,
+        )
+    return held_out_unigram_loss(corpus)
+
+
 def _eval_batches(
     corpus: ScratchCorpus, special: torch.Tensor, random_ids: torch.Tensor, seed: int, size: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -1089,17 +1109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.unigram_reference:
-        p = get_scratch_preset(args.preset)
-        with tempfile.TemporaryDirectory(prefix="xstilts-unigram-") as tmp:  # (trimmed tokenizer)
-            corpus = build_corpus(
-                Path(tmp),
-                data_dir=args.data_dir,
-                seq_len=p.seq_len,
-                max_positions=p.max_positions,
-                max_lines=resolve_max_lines(args.max_lines),
-                seed=p.seed,
-            )
-        overall, per_lang = held_out_unigram_loss(corpus)
+        overall, per_lang = unigram_reference(args.preset, args.data_dir, args.max_lines)
         json.dump({"unigram_eval_loss": overall, "by_language": per_lang}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
