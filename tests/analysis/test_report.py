@@ -213,7 +213,7 @@ def test_report_names_rungs_left_out_of_the_slope(tmp_path):
     pred = sim.predictions[sim.predictions["run_id"].isin(set(res["run_id"]))]
     paths = build_report(res, pred, None, {}, tmp_path, config=AnalysisConfig(n_boot=100))
     md = paths.markdown.read_text("utf-8")
-    assert f"Left out of the slope (incomplete rungs): {small}: fewer than 2 seeds" in md
+    assert f"Left out of the slope (incomplete, or at the floor): {small}: fewer than 2 seeds" in md
     rest = ", ".join(m for m in sim.results["model"].unique() if m != small)
     assert f"Regression check (mixed; the slope's rungs ({rest}); " in md
     assert f"Sensitivity check (mixed; all runs ({small}, {rest}), incl. rungs left out of" in md

@@ -3,6 +3,7 @@ Synthetic ladders with planted gap slopes; hand-made tables for exact values."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from xstilts.analysis.schema import AVG_EXCL_EN, AVG_INCL_EN, validate_results
-from xstilts.analysis.simulate import simulate_study
+from xstilts.analysis.simulate import plant_constant_predictor, simulate_study
 from xstilts.analysis.stats import (
     AnalysisConfig,
     _ci,
@@ -63,7 +64,7 @@ def hand_table() -> pd.DataFrame:
             for lang, l_off in lang_off.items():
                 acc = round(b + l_off + s_off, 6)
                 rows.append(_row(rid, model, size, cond, cats[cond], seed, lang, acc))
-                rows.append(_row(rid, model, size, cond, cats[cond], seed, lang, 0.5, "dev"))
+                rows.append(_row(rid, model, size, cond, cats[cond], seed, lang, 0.95, "dev"))
     return pd.DataFrame(rows)
 
 
@@ -77,8 +78,8 @@ def test_exact_means_averages_gains_gap_and_slope():
     assert cells.loc[("large", "sem", AVG_INCL_EN), "mean"] == pytest.approx(0.80)
     assert cells.loc[("large", "sem", AVG_EXCL_EN), "mean"] == pytest.approx(0.76)
     assert cells.loc[("large", "none", AVG_EXCL_EN), "mean"] == pytest.approx(0.68)
-    # the split filter: dev rows (all 0.5) never leak into test numbers
-    assert cells["mean"].min() > 0.5
+    # the split filter: dev rows (all 0.95, above the 0.5 majority rate) never leak into test numbers
+    assert cells["mean"].max() < 0.9
     # gain over none: same rung, same language
     assert cells.loc[("small", "syn", "ja"), "gain"] == pytest.approx(0.02)
     assert cells.loc[("large", "sem", AVG_EXCL_EN), "gain"] == pytest.approx(0.08)
@@ -345,7 +346,7 @@ def test_rung_missing_a_task_or_seeds_is_left_out_of_the_slope():
     v = st.headline()[0]
     assert v.n_rungs == 2 and v.smallest == "L9" and v.largest == "L12"
     assert v.left_out == (f"L3: no {conds[0]}", f"L6: fewer than 2 seeds: {syn[0]} (1 seed)")
-    assert "Left out of the slope (incomplete rungs)" in v.text
+    assert "Left out of the slope (incomplete, or at the floor)" in v.text
     g = st.gaps[st.gaps["lang"] == v.lang].set_index("model")
     assert list(g.loc[["L3", "L6", "L9", "L12"], "in_slope"]) == [False, False, True, True]
     assert math.isfinite(g.loc["L3", "gap"])  # still shown per rung
@@ -377,7 +378,7 @@ def test_regression_check_fits_the_slope_rungs_and_all_runs_as_sensitivity():
 def test_regression_check_without_a_complete_rung_says_so():
     sim = simulate_study(n_dev=0, n_test=50, langs=("de",), sizes=(1e7, 1e8), rng_seed=6)
     reg = fit_interaction(sim.results, "sim depth truncations", models=[])
-    assert reg.method == "none" and "no rung complete enough" in reg.note
+    assert reg.method == "none" and "no rung in the slope" in reg.note
 
 
 def test_fewer_than_two_complete_rungs_is_inconclusive():
@@ -386,7 +387,7 @@ def test_fewer_than_two_complete_rungs_is_inconclusive():
     res, pred = _drop(sim, lambda r: not (r["model"] == small and r["seed"] > 0))  # 1 seed left
     v = analyze(res, pred, FAST).headline()[0]
     assert v.verdict == "inconclusive" and v.n_rungs == 1
-    assert any("1 complete rung(s); a slope needs at least 2" in r for r in v.reasons)
+    assert any("1 rung(s) in the slope; a slope needs at least 2" in r for r in v.reasons)
     assert v.left_out and v.left_out[0].startswith(f"{small}: fewer than 2 seeds")
 
 
@@ -400,3 +401,63 @@ def test_single_seed_design_keeps_every_rung():
 def test_min_seeds_must_be_positive():
     with pytest.raises(ValueError, match="min_seeds"):
         AnalysisConfig(min_seeds=0)
+
+
+# ---- the floor: a rung where nothing learns the target says nothing about the gap
+def _collapse_rungs(sim, models, keep=()):
+    """Every run of `models` predicts one class (as the 3- and 6-layer e5 rungs did), except
+    the runs of the conditions in `keep`."""
+    runs = sim.results[sim.results["model"].isin(models) & ~sim.results["condition"].isin(keep)]
+    for rid in sorted(set(runs["run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    return sim
+
+
+def test_rungs_at_the_floor_are_left_out_of_the_slope():
+    # a constant gap of +6 pp where the target is learned; at L3/L6 nothing learns it, so every
+    # condition scores the majority rate there and the gap is ~0: a spurious upward slope
+    sim = simulate_study(n_test=200, n_dev=200, langs=("en", "de"), gap=0.06, rng_seed=3)
+    sim = _collapse_rungs(sim, ["L3", "L6"])
+    st = analyze(sim.results, sim.predictions, FAST)
+    v = st.headline()[0]
+    assert (v.n_rungs, v.smallest, v.largest) == (2, "L9", "L12")
+    assert [w.split(":")[0] for w in v.left_out] == ["L3", "L6"]
+    assert all("at the floor" in w and "(21 of 21 runs collapsed)" in w for w in v.left_out)
+    assert "at the floor" in v.text
+    assert v.verdict == "inconclusive"
+    g = st.gaps[st.gaps["lang"] == v.lang].set_index("model")
+    assert abs(g.loc["L3", "gap"]) < 0.02 and g.loc["L12", "gap"] > 0.03
+    # the slope is the two learning rungs' alone
+    alone = analyze(sim.results[sim.results["model"].isin(["L9", "L12"])], sim.predictions, FAST)
+    assert v.slope == pytest.approx(alone.headline()[0].slope)
+    # without the rule the floor rungs drive an "amplifies"
+    off = analyze(sim.results, sim.predictions, dataclasses.replace(FAST, floor_rule=False))
+    assert off.headline()[0].n_rungs == 4 and off.headline()[0].verdict == "amplifies"
+
+
+def test_a_rung_where_only_some_conditions_learn_is_not_at_the_floor():
+    # the control collapses at L3 but the semantic tasks learn: a real difference, kept
+    sim = simulate_study(n_test=100, n_dev=100, langs=("de",), rng_seed=4)
+    sem = sorted(set(sim.results.loc[sim.results["category"] == "semantic", "condition"]))
+    sim = _collapse_rungs(sim, ["L3"], keep=sem[:1])
+    v = analyze(sim.results, sim.predictions, FAST).headline()[0]
+    assert v.n_rungs == 4 and v.left_out == ()
+
+
+def test_floor_needs_the_share_of_learning_runs():
+    sim = simulate_study(n_test=100, n_dev=100, langs=("de",), rng_seed=4)
+    conds = set(sim.results.loc[sim.results["model"] == "L3", "condition"])
+    first = sim.results["seed"].min()
+    # one seed of three learns in each L3 condition: below the default half, so at the floor
+    collapsed = sim.results[(sim.results["model"] == "L3") & (sim.results["seed"] != first)]
+    for rid in sorted(set(collapsed["run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    v = analyze(sim.results, sim.predictions, FAST).headline()[0]
+    assert v.left_out == (
+        f"L3: at the floor: no condition learns the target in at least 50% of its runs "
+        f"({2 * len(conds)} of {3 * len(conds)} runs collapsed)",
+    )
+    lenient = dataclasses.replace(FAST, floor_learned_share=0.3)
+    assert analyze(sim.results, sim.predictions, lenient).headline()[0].left_out == ()
+    with pytest.raises(ValueError, match="floor_learned_share"):
+        AnalysisConfig(floor_learned_share=0)

@@ -51,7 +51,8 @@ def _size_axis(ax: Axes, sizes: np.ndarray, label: str) -> None:
 
 def gap_vs_size(stats: StudyStats, labels: list[str] | None = None) -> str:
     """Gap (semantic − syntactic, pp) against size with CI bands, one line per ladder; one
-    panel per label (target first, then en / European / distant)."""
+    panel per label (target first, then en / European / distant). Rungs the slope leaves out
+    (incomplete, or at the floor) are drawn hollow."""
     target = stats.target
     wanted = labels or [target, *[g for g in GROUP_BREAKDOWN if g != target]]
     wanted = [lab for lab in wanted if lab in stats.labels]
@@ -72,7 +73,10 @@ def gap_vs_size(stats: StudyStats, labels: list[str] | None = None) -> str:
             x = g["size"].to_numpy()
             y = 100 * g["gap"].to_numpy()
             lo, hi = 100 * g["ci_low"].to_numpy(), 100 * g["ci_high"].to_numpy()
-            ax.plot(x, y, "o-", color=color, label=ladder)
+            ax.plot(x, y, "-", color=color, label=ladder)
+            inside = g["in_slope"].to_numpy(dtype=bool)
+            ax.plot(x[inside], y[inside], "o", color=color)
+            ax.plot(x[~inside], y[~inside], "o", color=color, markerfacecolor="white")
             if len(g) > 1:
                 ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
             else:

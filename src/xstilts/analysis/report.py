@@ -176,14 +176,18 @@ def _without_runs(
     drop: set[str],
     cfg: AnalysisConfig,
     what: str,
+    flags: pd.DataFrame,
 ) -> tuple[StudyStats | None, str]:
     """The analysis of `res` without the runs in `drop` (no regression check), or why none."""
     kept = exclude_runs(res, drop)
     if kept.empty:
         return None, f"every run is {what}; nothing left to analyse"
     kept_pred = exclude_runs(pred, drop) if pred is not None else None
+    kept_flags = exclude_runs(flags, drop)
     try:
-        return analyze(kept, kept_pred, dataclasses.replace(cfg, regression=False)), ""
+        return analyze(
+            kept, kept_pred, dataclasses.replace(cfg, regression=False), collapse_flags=kept_flags
+        ), ""
     except ValueError as exc:
         return None, f"analysis without {what} runs failed: {exc}"
 
@@ -587,15 +591,17 @@ def build_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    stats = analyze(res, pred, cfg)
-    target = stats.target
     flags = detect_collapse(res, pred, ccfg)
+    stats = analyze(res, pred, cfg, collapse_flags=flags)
+    target = stats.target
     rates = collapse_rate(flags)
     n_collapsed = int(flags["collapsed"].sum())
     kept_stats: StudyStats | None = None
     kept_note = ""
     if n_collapsed:
-        kept_stats, kept_note = _without_runs(res, pred, collapsed_run_ids(flags), cfg, "collapsed")
+        kept_stats, kept_note = _without_runs(
+            res, pred, collapsed_run_ids(flags), cfg, "collapsed", flags
+        )
     unlearned = unlearned_runs(intermediate)
     unlearned_ids = set(
         res.merge(unlearned[["model", "condition", "seed"]], on=["model", "condition", "seed"])[
@@ -606,7 +612,7 @@ def build_report(
     learned_note = ""
     if unlearned_ids:
         learned_stats, learned_note = _without_runs(
-            res, pred, unlearned_ids, cfg, "unlearned-intermediate"
+            res, pred, unlearned_ids, cfg, "unlearned-intermediate", flags
         )
     consistency = accuracy_consistency(res, pred) if pred is not None else None
     by_size = res.sort_values(["params_non_embedding", "model"])["model"].drop_duplicates()
@@ -676,7 +682,15 @@ def build_report(
         "also inconclusive with < 2 rungs, a category without tasks, or a gap whose sign is "
         "unresolved. A rung enters the slope only when it has every syntactic and semantic task "
         f"of its ladder with at least {cfg.min_seeds} seeds (or as many as the ladder's "
-        "best-covered cell, if fewer): every rung then compares the same tasks."
+        "best-covered cell, if fewer): every rung then compares the same tasks"
+        + (
+            ", and only when it is above the floor: some condition there (the control, a task "
+            f"or a multi-task mix) learns the target in at least "
+            f"{100 * cfg.floor_learned_share:g}% of its runs, i.e. is not flagged as collapsed. "
+            "Where nothing learns the target every gap is bounded by the majority rate."
+            if cfg.floor_rule
+            else "."
+        )
     )
     headline = stats.headline()
     kept_by_ladder = {v.ladder: v for v in kept_stats.headline()} if kept_stats else {}
@@ -748,7 +762,8 @@ def build_report(
             fig_gap,
             "gap vs size",
             f"Semantic − syntactic gap (pp) against "
-            f"{cfg.size_axis}; bands are {level} hierarchical-bootstrap CIs.",
+            f"{cfg.size_axis}; bands are {level} hierarchical-bootstrap CIs; hollow points: "
+            "rungs left out of the slope (incomplete, or at the floor; see the table).",
         )
     )
     h.append(_html_table(_gap_rows(stats, target), f"Gap per rung, {target}"))

@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from xstilts.analysis.collapse import detect_collapse
 from xstilts.analysis.schema import (
     AVG_EXCL_EN,
     CATEGORIES,
@@ -71,6 +72,13 @@ class AnalysisConfig:
     """A rung enters a ladder's slope only when it has every syntactic and semantic task of the
     ladder, each with at least min(min_seeds, the most seeds any such cell of the ladder has)
     seeds: the slope then compares the same tasks, each with seed variation, at every rung."""
+    floor_rule: bool = True
+    """Leave a rung out of its ladder's slope when it is at the floor: no condition there
+    (the control, a task or a multi-task mix) learns the target in at least
+    `floor_learned_share` of its runs, "learns" meaning not flagged by `detect_collapse`.
+    Where nothing learns the target every gap is bounded by the majority rate, so such a rung
+    would pull the slope towards "amplifies" without saying anything about transfer."""
+    floor_learned_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.split not in ("dev", "test"):
@@ -85,6 +93,8 @@ class AnalysisConfig:
             raise ValueError("example_resampling must be 'shared' or 'independent'")
         if self.min_seeds < 1:
             raise ValueError("min_seeds must be at least 1")
+        if not 0 < self.floor_learned_share <= 1:
+            raise ValueError("floor_learned_share must lie in (0, 1]")
 
     @property
     def size_axis(self) -> str:
@@ -193,7 +203,7 @@ class StudyStats:
                     "ci_low": v.slope_ci[0],
                     "ci_high": v.slope_ci[1],
                     "n_rungs": v.n_rungs,
-                    "left_out": "; ".join(v.left_out),
+                    "left_out": " | ".join(v.left_out),
                     "gap_smallest": v.gap_smallest,
                     "gap_largest": v.gap_largest,
                     "reasons": "; ".join(v.reasons),
@@ -470,6 +480,40 @@ def _incomplete_rungs(
     return out
 
 
+def _floor_rungs(
+    flags: pd.DataFrame | None, rungs: pd.DataFrame, cfg: AnalysisConfig
+) -> dict[int, str]:
+    """Rung index -> why it is at the floor (`AnalysisConfig.floor_rule`): no condition
+    learns the target in at least `floor_learned_share` of its runs."""
+    if flags is None or flags.empty:
+        return {}
+    learned = ~flags["collapsed"].astype(bool)
+    out: dict[int, str] = {}
+    for r, (ladder, model) in enumerate(zip(rungs["ladder"], rungs["model"], strict=True)):
+        at = ((flags["ladder"] == ladder) & (flags["model"] == model)).to_numpy()
+        if not at.any():
+            continue
+        share = learned[at].groupby(flags.loc[at, "condition"]).mean()
+        if (share >= cfg.floor_learned_share - 1e-12).any():
+            continue
+        out[r] = (
+            f"at the floor: no condition learns the target in at least "
+            f"{100 * cfg.floor_learned_share:g}% of its runs ({int((~learned[at]).sum())} of "
+            f"{int(at.sum())} runs collapsed)"
+        )
+    return out
+
+
+def _merge_why(
+    incomplete: dict[int, str], floor: dict[int, str], rungs: pd.DataFrame
+) -> dict[int, str]:
+    """Left-out reasons per rung: "<model>: <what it lacks>; <at the floor>"."""
+    out = dict(incomplete)
+    for r, why in floor.items():
+        out[r] = f"{out[r]}; {why}" if r in out else f"{rungs.at[r, 'model']}: {why}"
+    return out
+
+
 def _category_replicates(
     cells: pd.DataFrame,
     cell_point: np.ndarray,
@@ -543,13 +587,18 @@ def analyze(
     results: pd.DataFrame,
     predictions: pd.DataFrame | None = None,
     config: AnalysisConfig | None = None,
+    collapse_flags: pd.DataFrame | None = None,
 ) -> StudyStats:
     """Compute cell means, gains over `none`, category means, gaps, slopes, verdicts and (if
     `config.regression`) the mixed-model check, for `config.split`.
 
-    `predictions` may be None: example-level resampling is then a binomial draw per run."""
+    `predictions` may be None: example-level resampling is then a binomial draw per run.
+    `collapse_flags` (`detect_collapse`'s table) decide which rungs are at the floor
+    (`AnalysisConfig.floor_rule`); without them they are detected with the default thresholds."""
     cfg = config or AnalysisConfig()
     res_all = validate_results(results)
+    if cfg.floor_rule and collapse_flags is None:
+        collapse_flags = detect_collapse(res_all, predictions)
     res = res_all[res_all["split"] == cfg.split]
     if res.empty:
         raise ValueError(f"results have no rows for split {cfg.split!r}")
@@ -624,8 +673,11 @@ def analyze(
     gap_point = cat_point[:, sem] - cat_point[:, syn]  # (R, L)
     gap_reps = cat_reps[:, sem] - cat_reps[:, syn]  # (R, L, B)
     gap_lo, gap_hi = _ci(gap_reps, level)
+    floor = _floor_rungs(collapse_flags, rungs, cfg) if cfg.floor_rule else {}
     left_out = {
-        (ladder, j): _incomplete_rungs(cells, n_seeds, rungs, ladder, j, cfg)
+        (ladder, j): _merge_why(
+            _incomplete_rungs(cells, n_seeds, rungs, ladder, j, cfg), floor, rungs
+        )
         for ladder in rungs["ladder"].unique()
         for j in range(len(labels))
     }
@@ -738,7 +790,7 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
         if row[f"n_{cat}_tasks"] == 0:
             reasons.append(f"no {cat} tasks in this ladder")
     if row["n_rungs"] < 2:
-        what = "complete rung(s)" if row["left_out"] else "rung(s) with both categories"
+        what = "rung(s) in the slope" if row["left_out"] else "rung(s) with both categories"
         reasons.append(f"{row['n_rungs']} {what}; a slope needs at least 2")
     trend: Literal["increasing", "decreasing", "unclear"] = "unclear"
     if math.isfinite(lo) and math.isfinite(hi):
@@ -796,7 +848,9 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
         parts.append(("Why: " if verdict == "inconclusive" else "") + "; ".join(reasons) + ".")
     if row["left_out"]:
         parts.append(
-            "Left out of the slope (incomplete rungs): " + "; ".join(row["left_out"]) + "."
+            "Left out of the slope (incomplete, or at the floor): "
+            + " | ".join(row["left_out"])
+            + "."
         )
     return LadderVerdict(
         ladder=ladder,
@@ -943,7 +997,7 @@ def fit_interaction(
         )
 
     if d.empty and models is not None:
-        return _none("no rung complete enough for the slope")
+        return _none("no rung in the slope (complete, and above the floor)")
     if d.empty or d["category"].nunique() < 2:
         return _none("needs runs of both categories")
     d["x"] = np.log10(d[cfg.size_column].astype(float))
