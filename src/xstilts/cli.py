@@ -374,12 +374,15 @@ def _write_report(study: Study, out_dir: Path) -> None:
     from xstilts.study_meta import study_meta
 
     tables = load_study(out_dir)
+    config, collapse_config = study.analysis.configs()
     paths = build_report(
         tables.results,
         tables.predictions,
         tables.intermediate,
         study_meta(study),
         out_dir,
+        config=config,
+        collapse_config=collapse_config,
         pretraining=tables.pretraining,
     )
     console.print(f"report: {paths.html} and {paths.markdown}")

@@ -185,6 +185,59 @@ class Resources(_Strict):
         return self.train_processes or max(self.gpus, 1)
 
 
+SizeColumn = Literal["params_non_embedding", "params_total", "params_embedding", "layers"]
+
+
+class CollapseSettings(_Strict):
+    """When a run counts as collapsed (`xstilts.analysis.collapse.CollapseConfig`)."""
+
+    modal_threshold: float | None = None
+    majority_margin: float | None = None
+
+
+class AnalysisSettings(_Strict):
+    """How the report analyses the results (`xstilts report`, and the end of `xstilts run`);
+    never part of a stage key, so changing it re-analyses without re-running anything. A key
+    left out takes `xstilts.analysis.stats.AnalysisConfig`'s default, which the report states."""
+
+    split: Literal["dev", "test"] | None = None
+    target: str | None = None
+    """The label of the headline verdict: a language code or an average such as
+    "avg excl. en" (the default) or "avg incl. en"."""
+    size_column: SizeColumn | None = None
+    n_boot: int | None = None
+    seed: int | None = None
+    ci_level: float | None = None
+    min_seeds: int | None = None
+    include_multitask: bool | None = None
+    example_resampling: Literal["shared", "independent"] | None = None
+    regression: bool | None = None
+    floor_rule: bool | None = None
+    floor_learned_share: float | None = None
+    collapse: CollapseSettings = CollapseSettings()
+
+    @model_validator(mode="after")
+    def _valid(self) -> AnalysisSettings:
+        if self.model_dump(exclude_none=True) != {"collapse": {}}:
+            self.configs()  # the analysis's own checks, reported against the study file
+        return self
+
+    def configs(self) -> tuple[Any, Any]:
+        """(`AnalysisConfig`, `CollapseConfig`) with the keys this section sets."""
+        from xstilts.analysis.collapse import CollapseConfig
+        from xstilts.analysis.schema import LANGUAGE_GROUPS
+        from xstilts.analysis.stats import AnalysisConfig
+
+        if self.target is not None and self.target not in (*PAWSX_LANGUAGES, *LANGUAGE_GROUPS):
+            raise ValueError(
+                f"analysis.target {self.target!r} is neither a language "
+                f"{PAWSX_LANGUAGES} nor an average {tuple(LANGUAGE_GROUPS)}"
+            )
+        settings = self.model_dump(exclude_none=True, exclude={"collapse"})
+        collapse = self.collapse.model_dump(exclude_none=True)
+        return AnalysisConfig(**settings), CollapseConfig(**collapse)
+
+
 class Study(_Strict):
     study: StudyMeta
     models: Annotated[list[ModelRung], Field(min_length=1)]
@@ -193,6 +246,7 @@ class Study(_Strict):
     target: TargetPhase = TargetPhase()
     evaluation: EvaluationSettings = EvaluationSettings()
     resources: Resources = Resources()
+    analysis: AnalysisSettings = AnalysisSettings()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

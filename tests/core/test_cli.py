@@ -94,3 +94,27 @@ def test_dry_run_of_a_subset_with_an_override(tmp_path: Path, shared_data: Path)
     assert out.exit_code == 2 and "m__none__s1" in out.output
     out = runner.invoke(app, [*base, "--set", "target.lrr=1"])
     assert out.exit_code == 2 and "unknown key" in out.output
+
+
+def test_report_follows_the_study_files_analysis_section(tmp_path: Path) -> None:
+    from xstilts.analysis.simulate import plant_constant_predictor, simulate_study
+
+    # a simulated ladder whose smallest rung learns nothing: at the floor, out of the slope
+    sim = simulate_study(sizes=(1e7, 3e7, 1e8), n_test=60, n_dev=60, langs=("en", "de"))
+    for rid in sorted(set(sim.results.loc[sim.results["model"] == "L3", "run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    out = tmp_path / "runs"
+    out.mkdir()
+    sim.results.to_csv(out / "results.csv", index=False)
+    sim.predictions.to_parquet(out / "predictions.parquet")
+    study = tmp_path / "s.toml"
+    base = '[study]\nname = "x"\n[[models]]\nname = "L3"\n[[conditions]]\nname = "none"\n'
+    study.write_text(base + "[analysis]\nn_boot = 50\n")
+    assert runner.invoke(app, ["report", str(study)]).exit_code == 0
+    md = (out / "report.md").read_text("utf-8")
+    assert "L3: at the floor" in md and "(B = 50," in md
+    study.write_text(base + '[analysis]\nn_boot = 60\nfloor_rule = false\nsplit = "dev"\n')
+    out_cli = runner.invoke(app, ["report", str(study)])
+    assert out_cli.exit_code == 0, out_cli.output
+    md = (out / "report.md").read_text("utf-8")
+    assert "at the floor" not in md and "(B = 60," in md and "[avg excl. en, dev]" in md

@@ -216,3 +216,14 @@ def test_a_scratch_rungs_token_budget_is_in_its_key_only_when_set(
     enc_more = {r.model.name: r.encoder_key for r in more.runs}
     assert enc_more["s"] != enc["s"] and enc_more["a"] == enc["a"]
     assert more.stages[enc_more["s"]].spec["fingerprint"]["tokens"] == 5 * rule
+
+
+def test_analysis_settings_never_enter_a_stage_key(tmp_path: Path, shared_data: Path) -> None:
+    text = BASE.format(data=shared_data)
+    base = plan_for(text, tmp_path)
+    analysed = plan_for(
+        text + '\n[analysis]\nsplit = "dev"\nfloor_rule = false\n[analysis.collapse]\n'
+        "majority_margin = 0.1\n",
+        tmp_path,
+    )
+    assert list(analysed.stages) == list(base.stages)

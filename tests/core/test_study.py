@@ -101,3 +101,38 @@ def test_none_condition_takes_no_tasks(tmp_path: Path) -> None:
 def test_demo_study_is_valid() -> None:
     study = load_study(Path(__file__).resolve().parents[2] / "examples" / "demo.toml")
     assert [m.layers for m in study.models] == [2, 3]
+
+
+def test_analysis_section_sets_only_what_it_names(tmp_path: Path) -> None:
+    from xstilts.analysis.collapse import CollapseConfig
+    from xstilts.analysis.stats import AnalysisConfig
+
+    default_cfg, default_collapse = parse_study(MINIMAL, tmp_path / "s.toml").analysis.configs()
+    assert (default_cfg, default_collapse) == (AnalysisConfig(), CollapseConfig())
+    text = MINIMAL + (
+        '\n[analysis]\nsplit = "dev"\ntarget = "avg distant (ja/ko/zh)"\nmin_seeds = 3\n'
+        "floor_rule = false\nn_boot = 500\n[analysis.collapse]\nmajority_margin = 0.05\n"
+    )
+    cfg, collapse = parse_study(text, tmp_path / "s.toml").analysis.configs()
+    assert (cfg.split, cfg.target, cfg.min_seeds, cfg.floor_rule, cfg.n_boot) == (
+        "dev", "avg distant (ja/ko/zh)", 3, False, 500
+    )  # fmt: skip
+    assert cfg.ci_level == AnalysisConfig().ci_level  # unset keys keep the analysis defaults
+    assert collapse == CollapseConfig(majority_margin=0.05)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("ci_level = 1.5", "ci_level must lie strictly between 0 and 1"),
+        ('target = "avg nordic"', "analysis.target 'avg nordic' is neither a language"),
+        ('size_column = "width"', "analysis.size_column"),
+        ("floor_learned_share = 0", "floor_learned_share"),
+        ("[analysis.collapse]\nmodal_threshold = 0.3", "modal_threshold"),
+        ("n_bootstrap = 10", "analysis.n_bootstrap: unknown key"),
+    ],
+)
+def test_bad_analysis_settings_name_the_file(tmp_path: Path, section: str, message: str) -> None:
+    with pytest.raises(StudyError, match=message) as err:
+        parse_study(MINIMAL + f"\n[analysis]\n{section}\n", tmp_path / "s.toml")
+    assert "s.toml" in str(err.value)
