@@ -40,11 +40,19 @@ def _size_axis(ax: Axes, sizes: np.ndarray, label: str) -> None:
     ax.set_xscale("log")
     uniq = np.unique(sizes[np.isfinite(sizes) & (sizes > 0)])
     if len(uniq):
-        ax.set_xticks(uniq)
-        ax.set_xticklabels([fmt_size(s) for s in uniq], rotation=0)
-        ax.minorticks_off()
         lo, hi = uniq.min(), uniq.max()
         pad = 1.25 if hi > lo else 2.0
+        # labels of rungs close on the log axis (16M and 21.3M on a 1M-21M axis) would overlap:
+        # slant them all when two neighbours sit nearer than 1/12 of the axis width
+        span = math.log10(hi * pad) - math.log10(lo / pad)
+        close = len(uniq) > 1 and np.diff(np.log10(uniq)).min() < span / 12
+        ax.set_xticks(uniq)
+        ax.set_xticklabels(
+            [fmt_size(s) for s in uniq],
+            rotation=35 if close else 0,
+            ha="right" if close else "center",
+        )
+        ax.minorticks_off()
         ax.set_xlim(lo / pad, hi * pad)
     ax.set_xlabel(label)
 
