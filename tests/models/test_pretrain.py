@@ -377,9 +377,16 @@ def test_fingerprint_tracks_corpus_budget_and_preset(
     assert base["preset"]["name"] == "scratch-4m" and base["tokens"] == 78_976_000
     assert set(base["corpus"]) == set(LANGUAGES) and "budget_rule" in base
     assert base == json.loads(json.dumps(base))
+    assert base["budget_rule"] == pretrain.BUDGET_RULE  # the text earlier keys were made with
     monkeypatch.setenv(pretrain.ENV_TOKENS, "1000")
-    assert scratch_fingerprint("scratch-4m", corpus_root, tokenizer_file=tokenizer_file) != base
+    given = scratch_fingerprint("scratch-4m", corpus_root, tokenizer_file=tokenizer_file)
+    assert given != base and given["tokens"] == 1000
+    assert given["budget_rule"].startswith("tokens = 1000 as given")  # says the rule did not set it
     monkeypatch.delenv(pretrain.ENV_TOKENS)
+    same = scratch_fingerprint(
+        "scratch-4m", corpus_root, tokens=78_976_000, tokenizer_file=tokenizer_file
+    )
+    assert same == base  # stating the rule's own budget is the rule
     assert scratch_fingerprint("scratch-1m", corpus_root, tokenizer_file=tokenizer_file) != base
     with gzip.open(corpus_root / "multilingual-text" / "de.txt.gz", "at") as handle:
         handle.write("one more line\n")

@@ -982,12 +982,19 @@ def scratch_fingerprint(
     p = get_scratch_preset(preset)
     files = corpus_files(data_dir)
     tok = Path(tokenizer_file) if tokenizer_file is not None else default_tokenizer_file()
+    budget = resolve_token_budget(p, tokens)
+    rule = BUDGET_RULE
+    if budget != p.token_budget:  # the rule's text stays as it was when the rule applies (keys)
+        rule = (
+            f"tokens = {budget} as given (pretrain_tokens or $XSTILTS_SCRATCH_TOKENS), not the "
+            f"preset's rule; the rule's other terms hold: {BUDGET_RULE}"
+        )
     record = {
         "pretrain_version": PRETRAIN_VERSION,
         "preset": asdict(p),
         "non_embedding_params": p.non_embedding_params,
-        "budget_rule": BUDGET_RULE,
-        "tokens": resolve_token_budget(p, tokens),
+        "budget_rule": rule,
+        "tokens": budget,
         "max_lines": resolve_max_lines(max_lines),
         "alpha": ALPHA,
         "masking": [MASK_PROB, MASK_TOKEN_SHARE, RANDOM_TOKEN_SHARE],
