@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -288,15 +289,58 @@ def did_you_mean(name: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    lines = [f"{path}: invalid study file"]
+_TABLE_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY_VALUE = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+Loc = tuple[str | int, ...]
+
+
+def toml_key_lines(text: str) -> dict[Loc, int]:
+    """Where each table and key of a TOML text is: (table, ..., key) -> 1-based line, with
+    `[[array]]` tables numbered as the parsed list is (`("models", 2, "layers")`). A line scan,
+    enough to point an error at its line; lines inside multi-line strings may add spurious keys."""
+    where: dict[Loc, int] = {}
+    table: Loc = ()
+    counts: dict[Loc, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TABLE_HEADER.match(line)
+        if header:
+            parts: Loc = tuple(p.strip().strip("\"'") for p in header.group(2).split("."))
+            if header.group(1) == "[[":
+                counts[parts] = counts.get(parts, -1) + 1
+                parts = (*parts, counts[parts])
+            table = parts
+            where.setdefault(table, number)
+            continue
+        key = _KEY_VALUE.match(line)
+        if key:
+            names = tuple(p.strip().strip("\"'") for p in key.group(1).split("."))
+            where.setdefault((*table, *names), number)
+    return where
+
+
+def _locate(loc: Loc, lines: dict[Loc, int], overridden: list[Loc]) -> str:
+    """`line N: a.b.c` for the longest prefix of `loc` the file has, or `a.b.c (from --set)`."""
+    name = ".".join(str(p) for p in loc) or "(top level)"
+    if any(loc[: len(o)] == o for o in overridden):
+        return f"{name} (from --set)"
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return f"line {lines[loc[:n]]}: {name}"
+    return name
+
+
+def _format_validation_error(
+    path: Path, err: ValidationError, lines: dict[Loc, int], overridden: list[Loc]
+) -> str:
+    out = [f"{path}: invalid study file"]
     for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        where = _locate(tuple(item["loc"]), lines, overridden)
         if item["type"] == "extra_forbidden":
-            lines.append(f"  {where}: unknown key")
+            out.append(f"  {where}: unknown key")
         else:
-            lines.append(f"  {where}: {item['msg']}")
-    return "\n".join(lines)
+            out.append(f"  {where}: {item['msg']}")
+    return "\n".join(out)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
@@ -333,29 +377,36 @@ def parse_study(text: str, path: Path, overrides: list[str] | None = None) -> St
         raise StudyError(f"{path}: not valid TOML: {exc}") from None
     if overrides:
         raw = apply_overrides(raw, overrides, path)
+    lines = toml_key_lines(text)
+    overridden: list[Loc] = [
+        tuple(p.strip() for p in o.partition("=")[0].split(".")) for o in overrides or []
+    ]
     try:
         study = Study.model_validate({**raw, "source_path": path})
     except ValidationError as exc:
-        raise StudyError(_format_validation_error(path, exc)) from None
+        raise StudyError(_format_validation_error(path, exc, lines, overridden)) from None
     problems: list[str] = []
     sources = known_sources()
     for i, rung in enumerate(study.models):
         if rung.source not in sources:
             problems.append(
-                f"  models.{i}.source: unknown model source {rung.source!r}"
-                f"{did_you_mean(rung.source, sorted(sources))}; expected one of {sorted(sources)}"
+                f"  {_locate(('models', i, 'source'), lines, overridden)}: unknown model source "
+                f"{rung.source!r}{did_you_mean(rung.source, sorted(sources))}; expected one of "
+                f"{sorted(sources)}"
             )
     tasks = task_names()
     for i, cond in enumerate(study.conditions):
+        loc: Loc = ("conditions", i, "tasks" if cond.tasks else "name")
         for task in cond.task_names:
             if task not in tasks:
                 problems.append(
-                    f"  conditions.{i} ({cond.name}): unknown task {task!r}"
+                    f"  {_locate(loc, lines, overridden)} ({cond.name}): unknown task {task!r}"
                     f"{did_you_mean(task, sorted(tasks))}; expected one of {sorted(tasks)}"
                 )
             elif get_task(task).spec.category == "target":
                 problems.append(
-                    f"  conditions.{i}: {task!r} is the target task, not an intermediate one"
+                    f"  {_locate(loc, lines, overridden)}: {task!r} is the target task, not an "
+                    "intermediate one"
                 )
     if problems:
         raise StudyError("\n".join([f"{path}: invalid study file", *problems]))

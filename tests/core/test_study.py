@@ -136,3 +136,43 @@ def test_bad_analysis_settings_name_the_file(tmp_path: Path, section: str, messa
     with pytest.raises(StudyError, match=message) as err:
         parse_study(MINIMAL + f"\n[analysis]\n{section}\n", tmp_path / "s.toml")
     assert "s.toml" in str(err.value)
+
+
+def test_errors_name_the_line_of_the_bad_key(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[[models]]\nname = "m2"\nlayers = -1\n\n[target]\nlearning_rate = 1e-5\n'
+    lines = text.splitlines()
+    bad_layers = lines.index("layers = -1") + 1
+    bad_key = lines.index("learning_rate = 1e-5") + 1
+    with pytest.raises(StudyError) as err:
+        parse_study(text, tmp_path / "s.toml")
+    message = str(err.value)
+    assert (
+        f"line {bad_layers}: models.1.layers: Input should be greater than or equal to 1" in message
+    )
+    assert f"line {bad_key}: target.learning_rate: unknown key" in message
+    # a problem found after parsing (an unknown task) points at its condition's line too
+    typo = MINIMAL.replace('name = "ud_upos"', 'name = "ud_upso"')
+    at = typo.splitlines().index('name = "ud_upso"') + 1
+    with pytest.raises(
+        StudyError, match=rf"line {at}: conditions.1.name \(ud_upso\): unknown task"
+    ):
+        parse_study(typo, tmp_path / "s.toml")
+    # a value from --set is not in the file: said so instead of a line
+    with pytest.raises(
+        StudyError, match=r"target.lr \(from --set\): Input should be greater than 0"
+    ):
+        parse_study(MINIMAL, tmp_path / "s.toml", ["target.lr=-1"])
+
+
+def test_toml_key_lines_numbers_array_tables_like_the_parsed_list() -> None:
+    from xstilts.study import toml_key_lines
+
+    text = (
+        '[study]\nname = "x"  # a comment\n\n[[models]]\nname = "a"\n[[models]]\n'
+        '"name" = "b"\nlayers = 3\n[analysis.collapse]\nmajority_margin = 0.1\n'
+    )
+    where = toml_key_lines(text)
+    assert where[("study", "name")] == 2
+    assert where[("models", 0)] == 4 and where[("models", 0, "name")] == 5
+    assert where[("models", 1, "name")] == 7 and where[("models", 1, "layers")] == 8
+    assert where[("analysis", "collapse", "majority_margin")] == 10
