@@ -109,6 +109,20 @@ def test_demo_shaped_study_end_to_end(tmp_path: Path, shared_data: Path) -> None
     mean_results = pd.read_csv(out / "results.csv")
     assert len(mean_results) == 7 * 2 and mean_results["accuracy"].between(0, 1).all()
 
+    # the rung's own target learning rate: its target stage trains with it (and only that rung's
+    # target and evaluation stages are new)
+    before = set((out / "stages" / "target").glob("*/summary.json"))
+    study.write_text(
+        STUDY.format(out=out, data=shared_data).replace(
+            "layers = 1\n", "layers = 1\ntarget = { lr = 3e-4 }\n", 1
+        )
+    )
+    own = runner.invoke(app, ["run", str(study), "--only", "e5-L1__none__s3"])
+    assert own.exit_code == 0, own.output
+    assert "ran 2 stages, reused 1," in own.output
+    new_summary = set((out / "stages" / "target").glob("*/summary.json")) - before
+    assert len(new_summary) == 1 and json.loads(new_summary.pop().read_text())["lr"] == 3e-4
+
 
 SCRATCH_STUDY = """
 [study]

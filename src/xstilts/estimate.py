@@ -24,7 +24,7 @@ def work_units(stage: Stage, plan: Plan) -> float:
     """What a stage's time scales with: examples trained on, or examples evaluated."""
     study = plan.study
     if stage.kind == "intermediate":
-        hp = study.intermediate
+        hp = study.intermediate_for(stage.spec.get("rung"))
         if hp.budget == "steps":
             return float(hp.budget_size * hp.batch_size * hp.grad_accum)
         n = hp.budget_size if hp.budget == "examples" else (hp.max_train_examples or 10_000)
@@ -32,7 +32,7 @@ def work_units(stage: Stage, plan: Plan) -> float:
             return float(hp.max_steps * hp.batch_size * hp.grad_accum)
         return float(n * hp.epochs)
     if stage.kind == "target":
-        tp = study.target
+        tp = study.target_for(stage.spec.get("rung"))
         n = tp.max_train_examples or 8_000
         return float(n * tp.epochs if tp.max_steps is None else tp.max_steps * tp.batch_size)
     if stage.kind == "evaluate":

@@ -141,7 +141,7 @@ def run_intermediate_stage(
 ) -> dict[str, Any]:
     """Train the encoder on one or more English tasks (each with its own head), keep the encoder."""
     spec = stage.spec
-    hp = study.intermediate
+    hp = study.intermediate_for(spec.get("rung"))
     seed = int(spec["seed"])
     data_dir = study.data_dir()
     names: list[str] = list(spec["tasks"])
@@ -236,7 +236,7 @@ def check_target_training_file(stage: Stage, max_fraction: float) -> OverlapRepo
 def run_target_stage(
     stage: Stage, study: Study, upstream: Path, work: Path, out: Path, on_step: OnStep
 ) -> dict[str, Any]:
-    hp = study.target
+    hp = study.target_for(stage.spec.get("rung"))
     seed = int(stage.spec["seed"])
     paths = stage.paths
     train_file = read_pawsx_tsv(paths["train"])

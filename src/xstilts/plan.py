@@ -228,10 +228,11 @@ def build_plan(study: Study) -> Plan:
                             "tasks": list(cond.task_names),
                             "sampling": cond.sampling,
                             "temperature": cond.temperature,
-                            "hparams": phase_key_hparams(study.intermediate),
+                            "hparams": phase_key_hparams(study.intermediate_for(rung.name)),
                             "seed": seed,
                         },
                         task_files,
+                        {"rung": rung.name},
                     )
                     upstream = inter_key
                 target_key = add(
@@ -239,7 +240,9 @@ def build_plan(study: Study) -> Plan:
                     f"{rung.name}: {cond.name} → PAWS-X en (seed {seed})",
                     (upstream,),
                     {
-                        "hparams": phase_key_hparams(study.target, exclude={"train_file"}),
+                        "hparams": phase_key_hparams(
+                            study.target_for(rung.name), exclude={"train_file"}
+                        ),
                         "seed": seed,
                     },
                     {
@@ -247,6 +250,7 @@ def build_plan(study: Study) -> Plan:
                         "en_dev": en_dev,
                         **{f"overlap:{k}": p for k, p in overlap_files.items()},
                     },
+                    {"rung": rung.name},
                 )
                 eval_key = add(
                     "evaluate",

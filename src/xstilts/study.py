@@ -59,6 +59,23 @@ class StudyMeta(_Strict):
         return value
 
 
+RUNG_FIXED_SETTINGS = frozenset(
+    {"max_train_examples", "max_eval_examples", "budget", "budget_size", "train_file",
+     "max_eval_overlap"}
+)  # fmt: skip
+"""Phase settings a rung cannot set for itself: they decide which data a stage sees."""
+
+
+def _validation_summary(err: ValidationError) -> str:
+    """One line per problem: `key: message` (`key: unknown key` for an extra one)."""
+    parts = []
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        what = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        parts.append(f"{where}: {what}")
+    return "; ".join(parts)
+
+
 class ModelRung(_Strict):
     """One rung of a model ladder: where the encoder comes from and how much of it to keep."""
 
@@ -72,6 +89,27 @@ class ModelRung(_Strict):
     # source "scratch": pretraining tokens instead of the preset's rule (20 per non-embedding
     # parameter), e.g. to state another rule of the size in the study file
     pretrain_tokens: Annotated[int, Field(ge=1)] | None = None
+    intermediate: dict[str, Any] = {}
+    """This rung's own values of `[intermediate]` optimisation settings (lr, epochs, warmup_ratio,
+    batch_size, ...), e.g. a lower learning rate for a larger model; the rest come from the
+    study's table. Data and budget settings stay the study's, so every rung sees the same data."""
+    target: dict[str, Any] = {}
+    """As `intermediate`, for `[target]` (English PAWS training)."""
+
+    @field_validator("intermediate", "target")
+    @classmethod
+    def _optimisation_settings_only(cls, value: dict[str, Any]) -> dict[str, Any]:
+        fixed = sorted(set(value) & RUNG_FIXED_SETTINGS)
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)}: a data or budget setting, the same for every rung; set it in "
+                "the study's table"
+            )
+        try:
+            PhaseHParams.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(_validation_summary(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _tokens_only_for_scratch(self) -> ModelRung:
@@ -259,7 +297,36 @@ class Study(_Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"duplicate {kind} names: {dupes}")
+        for rung in self.models:  # a rung's own settings must also fit the study's (cross-checks)
+            for phase in ("intermediate", "target"):
+                try:
+                    self.phase_for(phase, rung.name)
+                except ValidationError as exc:
+                    raise ValueError(
+                        f"model {rung.name!r}, its {phase} settings with the study's: "
+                        + _validation_summary(exc)
+                    ) from None
         return self
+
+    def phase_for(self, phase: Literal["intermediate", "target"], rung: str | None) -> Any:
+        """The `[intermediate]` or `[target]` settings as rung `rung` trains with them: the
+        study's table with the rung's own values over it (the table itself when it has none or
+        `rung` is None)."""
+        table: PhaseHParams = getattr(self, phase)
+        own = next((getattr(m, phase) for m in self.models if m.name == rung), None)
+        if not own:
+            return table
+        return type(table).model_validate({**table.model_dump(), **own})
+
+    def intermediate_for(self, rung: str | None) -> IntermediatePhase:
+        """`phase_for("intermediate", rung)`."""
+        phase: IntermediatePhase = self.phase_for("intermediate", rung)
+        return phase
+
+    def target_for(self, rung: str | None) -> TargetPhase:
+        """`phase_for("target", rung)`."""
+        phase: TargetPhase = self.phase_for("target", rung)
+        return phase
 
     def data_dir(self) -> Path:
         """The data root: $XSTILTS_DATA_DIR, else study.data_dir relative to the study file."""

@@ -78,6 +78,15 @@ def study_meta(study: Study) -> dict[str, Any]:
             "intermediate": study.intermediate.model_dump(mode="json"),
             "target": study.target.model_dump(mode="json"),
             "evaluation": study.evaluation.model_dump(mode="json"),
+            **{
+                f"{m.name} (its own)": {
+                    phase: dict(getattr(m, phase))
+                    for phase in ("intermediate", "target")
+                    if getattr(m, phase)
+                }
+                for m in study.models
+                if m.intermediate or m.target
+            },
         },
         "data_sources": {
             "target": f"{study.target.train_file} (English training), pawsx/<lang>/dev_2k|test_2k.tsv",

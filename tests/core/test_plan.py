@@ -227,3 +227,22 @@ def test_analysis_settings_never_enter_a_stage_key(tmp_path: Path, shared_data: 
         tmp_path,
     )
     assert list(analysed.stages) == list(base.stages)
+
+
+def test_a_rungs_own_settings_change_only_its_own_keys(tmp_path: Path, shared_data: Path) -> None:
+    text = BASE.format(data=shared_data)
+    base = plan_for(text, tmp_path)
+    own = plan_for(
+        text.replace("layers = 2\n", "layers = 2\ntarget = { lr = 5e-5 }\n", 1), tmp_path
+    )
+    r0 = {r.run_id: r for r in base.runs}
+    r1 = {r.run_id: r for r in own.runs}
+    for run_id, run in r0.items():
+        if run_id.startswith("a__"):  # the other rung: every key as before
+            assert r1[run_id] == run
+        else:
+            assert r1[run_id].intermediate_key == run.intermediate_key
+            assert r1[run_id].target_key != run.target_key
+            assert r1[run_id].evaluate_key != run.evaluate_key
+    stage = own.stages[r1["b__none__s1"].target_key]
+    assert stage.spec["hparams"]["lr"] == 5e-5 and stage.spec["rung"] == "b"

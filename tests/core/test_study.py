@@ -176,3 +176,42 @@ def test_toml_key_lines_numbers_array_tables_like_the_parsed_list() -> None:
     assert where[("models", 0)] == 4 and where[("models", 0, "name")] == 5
     assert where[("models", 1, "name")] == 7 and where[("models", 1, "layers")] == 8
     assert where[("analysis", "collapse", "majority_margin")] == 10
+
+
+def test_a_rung_sets_its_own_optimisation_settings(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "layers = 2", 'layers = 2\ntarget = { lr = 5e-5, warmup_ratio = 0.3 }\nintermediate = { epochs = 2 }'
+    )  # fmt: skip
+    text += '\n[[models]]\nname = "other"\nlayers = 4\n\n[target]\nlr = 1e-4\nepochs = 3\n'
+    study = parse_study(text, tmp_path / "s.toml")
+    own = study.target_for("m")
+    assert (own.lr, own.warmup_ratio, own.epochs) == (5e-5, 0.3, 3)  # the rest: the study's
+    assert study.target_for("other") is study.target and study.target_for(None) is study.target
+    assert study.intermediate_for("m").epochs == 2 and study.intermediate_for("other").epochs == 1
+
+
+@pytest.mark.parametrize(
+    ("own", "message"),
+    [
+        (
+            "target = { learning_rate = 1e-5 }",
+            r"models.0.target: Value error, learning_rate: unknown key",
+        ),
+        (
+            "target = { lr = -1 }",
+            r"models.0.target: Value error, lr: Input should be greater than 0",
+        ),
+        ("target = { max_train_examples = 10 }", "max_train_examples: a data or budget setting"),
+        ("intermediate = { budget_size = 10 }", "budget_size: a data or budget setting"),
+        (
+            "intermediate = { max_steps = 10 }",
+            "model 'm', its intermediate settings with the study's",
+        ),
+    ],
+)
+def test_a_rungs_own_settings_are_checked(tmp_path: Path, own: str, message: str) -> None:
+    text = MINIMAL.replace("layers = 2", f"layers = 2\n{own}")
+    if "max_steps" in own:  # fine alone, but not with the study's budget of steps
+        text += '\n[intermediate]\nbudget = "steps"\n'
+    with pytest.raises(StudyError, match=message):
+        parse_study(text, tmp_path / "s.toml")
