@@ -8,9 +8,13 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from xstilts.analysis.collapse import CollapseConfig
+    from xstilts.analysis.stats import AnalysisConfig
 
 PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
 Category = Literal["syntactic", "semantic", "none", "mixed"]
@@ -261,7 +265,7 @@ class AnalysisSettings(_Strict):
             self.configs()  # the analysis's own checks, reported against the study file
         return self
 
-    def configs(self) -> tuple[Any, Any]:
+    def configs(self) -> tuple[AnalysisConfig, CollapseConfig]:
         """(`AnalysisConfig`, `CollapseConfig`) with the keys this section sets."""
         from xstilts.analysis.collapse import CollapseConfig
         from xstilts.analysis.schema import LANGUAGE_GROUPS
