@@ -461,3 +461,18 @@ def test_floor_needs_the_share_of_learning_runs():
     assert analyze(sim.results, sim.predictions, lenient).headline()[0].left_out == ()
     with pytest.raises(ValueError, match="floor_learned_share"):
         AnalysisConfig(floor_learned_share=0)
+
+
+def test_a_ladder_with_every_rung_at_the_floor_says_so():
+    sim = simulate_study(sizes=(1e6, 2e6), n_test=60, n_dev=60, langs=("de",), rng_seed=2)
+    sim = _collapse_rungs(sim, sorted(set(sim.results["model"])))
+    v = analyze(sim.results, sim.predictions, FAST).headline()[0]
+    assert v.verdict == "inconclusive" and v.n_rungs == 0
+    assert v.reasons[0].startswith("no rung learns the target: every rung is at the floor")
+    # one rung that learns is enough to drop that reason
+    part = simulate_study(sizes=(1e6, 2e6), n_test=60, n_dev=60, langs=("de",), rng_seed=2)
+    part = _collapse_rungs(part, sorted(set(part.results["model"]))[:1])
+    assert not any(
+        "every rung" in r
+        for r in analyze(part.results, part.predictions, FAST).headline()[0].reasons
+    )

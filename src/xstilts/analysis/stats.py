@@ -724,6 +724,8 @@ def analyze(
                 "ladder": ladder,
                 "lang": label,
                 "n_rungs": int(valid.sum()),
+                "n_rungs_ladder": len(r_idx),
+                "n_floor": sum(int(r) in floor for r in r_idx),
                 "left_out": tuple(out[int(r)] for r in r_idx if r in out),
                 "size_column": cfg.size_column,
                 "slope": np.nan,
@@ -789,6 +791,11 @@ def _verdict(row: dict, gaps: pd.DataFrame, cfg: AnalysisConfig) -> LadderVerdic
     for cat in ("syntactic", "semantic"):
         if row[f"n_{cat}_tasks"] == 0:
             reasons.append(f"no {cat} tasks in this ladder")
+    if row["n_floor"] and row["n_floor"] == row["n_rungs_ladder"]:
+        reasons.append(
+            "no rung learns the target: every rung is at the floor, where each condition scores "
+            "about the majority rate"
+        )
     if row["n_rungs"] < 2:
         what = "rung(s) in the slope" if row["left_out"] else "rung(s) with both categories"
         reasons.append(f"{row['n_rungs']} {what}; a slope needs at least 2")
