@@ -391,14 +391,35 @@ def toml_key_lines(text: str) -> dict[Loc, int]:
 
 
 def _locate(loc: Loc, lines: dict[Loc, int], overridden: list[Loc]) -> str:
-    """`line N: a.b.c` for the longest prefix of `loc` the file has, or `a.b.c (from --set)`."""
+    """`line N: a.b.c` for the longest prefix of `loc` the file has, or `a.b.c (from --set)`
+    when the problem is in a value given with --set (or in a table, not the top one, holding one)."""
     name = ".".join(str(p) for p in loc) or "(top level)"
-    if any(loc[: len(o)] == o for o in overridden):
+    if any(loc[: len(o)] == o or (len(loc) > 1 and o[: len(loc)] == loc) for o in overridden):
         return f"{name} (from --set)"
     for n in range(len(loc), 0, -1):
         if loc[:n] in lines:
             return f"line {lines[loc[:n]]}: {name}"
     return name
+
+
+def _override_loc(raw: dict[str, Any], override: str) -> Loc:
+    """An override's key as a validation error locates it: entries of an array of tables by
+    index (`models.e5-small-L9.target.lr` -> `("models", 3, "target", "lr")`)."""
+    loc: list[str | int] = []
+    node: Any = raw
+    for part in (p.strip() for p in override.partition("=")[0].split(".")):
+        if isinstance(node, list):
+            at = next(
+                (i for i, t in enumerate(node) if isinstance(t, dict) and t.get("name") == part),
+                None,
+            )
+            index = at if at is not None else (int(part) if part.isdigit() else -1)
+            loc.append(index)
+            node = node[index] if 0 <= index < len(node) else None
+        else:
+            loc.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return tuple(loc)
 
 
 def _format_validation_error(
@@ -415,8 +436,10 @@ def _format_validation_error(
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
-    """`KEY=VALUE` overrides (``target.lr=5e-5``, ``study.seeds=[1, 2]``) applied to parsed TOML:
-    KEY is a dotted path through tables, VALUE a TOML value (a bare word is taken as a string)."""
+    """`KEY=VALUE` overrides (``target.lr=5e-5``, ``study.seeds=[1, 2]``,
+    ``models.e5-small-L9.target.warmup_ratio=0.3``) applied to parsed TOML: KEY is a dotted path
+    through tables, where an array of tables (`[[models]]`) takes an entry's name or index, VALUE
+    a TOML value (a bare word is taken as a string)."""
     for item in overrides:
         key, sep, value = item.partition("=")
         parts = [p.strip() for p in key.split(".")]
@@ -426,12 +449,28 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> di
             parsed = tomllib.loads(f"v = {value.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value.strip()
-        node = raw
+        node: Any = raw
         for part in parts[:-1]:
+            if isinstance(node, list):  # [[models]] / [[conditions]]: an entry by name or index
+                named = [t for t in node if isinstance(t, dict) and t.get("name") == part]
+                if not named and part.isdigit() and int(part) < len(node):
+                    named = [node[int(part)]]
+                if not named:
+                    names = [t.get("name") for t in node if isinstance(t, dict)]
+                    raise StudyError(
+                        f"{path}: override {item!r}: no entry named {part!r}"
+                        f"{did_you_mean(part, [str(n) for n in names])}; expected one of {names}"
+                    )
+                node = named[0]
+                continue
             child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            if not isinstance(child, dict | list):
                 raise StudyError(f"{path}: override {item!r}: {part!r} is not a table")
             node = child
+        if isinstance(node, list):
+            raise StudyError(
+                f"{path}: override {item!r}: name an entry of {parts[-2]!r}, e.g. by its name"
+            )
         node[parts[-1]] = parsed
     return raw
 
@@ -449,9 +488,7 @@ def parse_study(text: str, path: Path, overrides: list[str] | None = None) -> St
     if overrides:
         raw = apply_overrides(raw, overrides, path)
     lines = toml_key_lines(text)
-    overridden: list[Loc] = [
-        tuple(p.strip() for p in o.partition("=")[0].split(".")) for o in overrides or []
-    ]
+    overridden = [_override_loc(raw, o) for o in overrides or []]
     try:
         study = Study.model_validate({**raw, "source_path": path})
     except ValidationError as exc:

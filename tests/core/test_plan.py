@@ -246,3 +246,17 @@ def test_a_rungs_own_settings_change_only_its_own_keys(tmp_path: Path, shared_da
             assert r1[run_id].evaluate_key != run.evaluate_key
     stage = own.stages[r1["b__none__s1"].target_key]
     assert stage.spec["hparams"]["lr"] == 5e-5 and stage.spec["rung"] == "b"
+
+
+def test_a_check_made_with_the_table_setting_is_reused_by_the_rungs_own(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    # a GPU check runs one rung with `--set target.warmup_ratio=0.3`; if the study then gives
+    # that rung the setting as its own, the check's stages are the study's (same keys)
+    text = BASE.format(data=shared_data)
+    check = build_plan(parse_study(text, tmp_path / "s.toml", ["target.warmup_ratio=0.3"]))
+    own = build_plan(parse_study(text, tmp_path / "s.toml", ["models.b.target.warmup_ratio=0.3"]))
+    c = {r.run_id: r for r in check.runs}
+    o = {r.run_id: r for r in own.runs}
+    assert c["b__ud_upos__s2"].target_key == o["b__ud_upos__s2"].target_key
+    assert c["a__ud_upos__s2"].target_key != o["a__ud_upos__s2"].target_key

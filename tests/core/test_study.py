@@ -215,3 +215,23 @@ def test_a_rungs_own_settings_are_checked(tmp_path: Path, own: str, message: str
         text += '\n[intermediate]\nbudget = "steps"\n'
     with pytest.raises(StudyError, match=message):
         parse_study(text, tmp_path / "s.toml")
+
+
+def test_set_reaches_an_entry_of_models_by_name_or_index(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[[models]]\nname = "e5-small-L9"\nlayers = 9\n'
+    study = parse_study(text, tmp_path / "s.toml", ["models.e5-small-L9.target.warmup_ratio=0.3"])
+    assert study.target_for("e5-small-L9").warmup_ratio == 0.3
+    assert study.target_for("m").warmup_ratio == study.target.warmup_ratio == 0.1
+    by_index = parse_study(text, tmp_path / "s.toml", ["models.0.layers=3"])
+    assert by_index.models[0].layers == 3
+    with pytest.raises(
+        StudyError, match=r"no entry named 'e5-small-L8' \(did you mean 'e5-small-L9'\?\)"
+    ):
+        parse_study(text, tmp_path / "s.toml", ["models.e5-small-L8.target.lr=1e-5"])
+    with pytest.raises(StudyError, match=r"name an entry of 'models'"):
+        parse_study(text, tmp_path / "s.toml", ["models.layers=3"])
+    # a bad value set this way is located as coming from --set
+    with pytest.raises(
+        StudyError, match=r"models.1.target \(from --set\): Value error, lr: Input should"
+    ):
+        parse_study(text, tmp_path / "s.toml", ["models.e5-small-L9.target.lr=-1"])
