@@ -50,6 +50,23 @@ CHECKS = (
         )
         for k in (6, 9)
     ]
+    + [  # section 6: the study's 3 epochs, its warm-up and a longer one
+        ("/work/scratch-cpu/e5runs", "/work/shared/data", f"e5-small-L9__none__s{seed}", o)
+        for seed, o in (
+            (1, []),
+            (1, ["target.warmup_ratio=0.3"]),
+            (3, ["target.warmup_ratio=0.3"]),
+            (3, []),
+        )
+    ]
+    + [
+        (
+            "/tmp/colaexp/base",
+            "/work/shared/data",
+            "e5-small-L12__ud_upos__s1",
+            ["target.warmup_ratio=0.3"],
+        )
+    ]
 )
 rows = []
 for store, data, run_id, overrides in CHECKS:
@@ -69,6 +86,7 @@ for store, data, run_id, overrides in CHECKS:
             "intermediate": run.condition.name,
             "target_lr": study.target.lr,
             "target_epochs": study.target.epochs,
+            "target_warmup_ratio": study.target.warmup_ratio,
             "pooling": study.target.pooling,
             "steps": t["steps"],
             "en_dev_by_checkpoint": " ".join(f"{h['metric'] * 100:.2f}" for h in t["history"]),
