@@ -70,14 +70,17 @@ RUNG_FIXED_SETTINGS = frozenset(
 """Phase settings a rung cannot set for itself: they decide which data a stage sees."""
 
 
+def _problem(item: Any) -> str:
+    """What one pydantic error item says: its message, or "unknown key" for an extra key."""
+    return "unknown key" if item["type"] == "extra_forbidden" else str(item["msg"])
+
+
 def _validation_summary(err: ValidationError) -> str:
-    """One line per problem: `key: message` (`key: unknown key` for an extra one)."""
-    parts = []
-    for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        what = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        parts.append(f"{where}: {what}")
-    return "; ".join(parts)
+    """The problems on one line: `key: message; key: message`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {_problem(item)}"
+        for item in err.errors()
+    )
 
 
 class ModelRung(_Strict):
@@ -402,24 +405,13 @@ def _locate(loc: Loc, lines: dict[Loc, int], overridden: list[Loc]) -> str:
     return name
 
 
-def _override_loc(raw: dict[str, Any], override: str) -> Loc:
-    """An override's key as a validation error locates it: entries of an array of tables by
-    index (`models.e5-small-L9.target.lr` -> `("models", 3, "target", "lr")`)."""
-    loc: list[str | int] = []
-    node: Any = raw
-    for part in (p.strip() for p in override.partition("=")[0].split(".")):
-        if isinstance(node, list):
-            at = next(
-                (i for i, t in enumerate(node) if isinstance(t, dict) and t.get("name") == part),
-                None,
-            )
-            index = at if at is not None else (int(part) if part.isdigit() else -1)
-            loc.append(index)
-            node = node[index] if 0 <= index < len(node) else None
-        else:
-            loc.append(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return tuple(loc)
+def _entry_index(entries: list[Any], part: str) -> int | None:
+    """The entry of an array of tables (`[[models]]`) that `part` names: by its `name`, else by
+    index; None when none is."""
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and entry.get("name") == part:
+            return i
+    return int(part) if part.isdigit() and int(part) < len(entries) else None
 
 
 def _format_validation_error(
@@ -427,19 +419,19 @@ def _format_validation_error(
 ) -> str:
     out = [f"{path}: invalid study file"]
     for item in err.errors():
-        where = _locate(tuple(item["loc"]), lines, overridden)
-        if item["type"] == "extra_forbidden":
-            out.append(f"  {where}: unknown key")
-        else:
-            out.append(f"  {where}: {item['msg']}")
+        out.append(f"  {_locate(tuple(item['loc']), lines, overridden)}: {_problem(item)}")
     return "\n".join(out)
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any], overrides: list[str], path: Path
+) -> tuple[dict[str, Any], list[Loc]]:
     """`KEY=VALUE` overrides (``target.lr=5e-5``, ``study.seeds=[1, 2]``,
     ``models.e5-small-L9.target.warmup_ratio=0.3``) applied to parsed TOML: KEY is a dotted path
     through tables, where an array of tables (`[[models]]`) takes an entry's name or index, VALUE
-    a TOML value (a bare word is taken as a string)."""
+    a TOML value (a bare word is taken as a string). Also returns where each value went, as a
+    validation error locates it (`("models", 3, "target", "warmup_ratio")`)."""
+    where: list[Loc] = []
     for item in overrides:
         key, sep, value = item.partition("=")
         parts = [p.strip() for p in key.split(".")]
@@ -450,19 +442,20 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> di
         except tomllib.TOMLDecodeError:
             parsed = value.strip()
         node: Any = raw
+        loc: list[str | int] = []
         for part in parts[:-1]:
             if isinstance(node, list):  # [[models]] / [[conditions]]: an entry by name or index
-                named = [t for t in node if isinstance(t, dict) and t.get("name") == part]
-                if not named and part.isdigit() and int(part) < len(node):
-                    named = [node[int(part)]]
-                if not named:
+                index = _entry_index(node, part)
+                if index is None:
                     names = [t.get("name") for t in node if isinstance(t, dict)]
                     raise StudyError(
                         f"{path}: override {item!r}: no entry named {part!r}"
                         f"{did_you_mean(part, [str(n) for n in names])}; expected one of {names}"
                     )
-                node = named[0]
+                node = node[index]
+                loc.append(index)
                 continue
+            loc.append(part)
             child = node.setdefault(part, {})
             if not isinstance(child, dict | list):
                 raise StudyError(f"{path}: override {item!r}: {part!r} is not a table")
@@ -472,7 +465,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], path: Path) -> di
                 f"{path}: override {item!r}: name an entry of {parts[-2]!r}, e.g. by its name"
             )
         node[parts[-1]] = parsed
-    return raw
+        where.append((*loc, parts[-1]))
+    return raw, where
 
 
 def parse_study(text: str, path: Path, overrides: list[str] | None = None) -> Study:
@@ -485,10 +479,10 @@ def parse_study(text: str, path: Path, overrides: list[str] | None = None) -> St
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{path}: not valid TOML: {exc}") from None
+    overridden: list[Loc] = []
     if overrides:
-        raw = apply_overrides(raw, overrides, path)
+        raw, overridden = apply_overrides(raw, overrides, path)
     lines = toml_key_lines(text)
-    overridden = [_override_loc(raw, o) for o in overrides or []]
     try:
         study = Study.model_validate({**raw, "source_path": path})
     except ValidationError as exc:
