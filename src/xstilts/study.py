@@ -10,7 +10,15 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from xstilts.analysis.collapse import CollapseConfig
@@ -231,57 +239,75 @@ class Resources(_Strict):
         return self.train_processes or max(self.gpus, 1)
 
 
-SizeColumn = Literal["params_non_embedding", "params_total", "params_embedding", "layers"]
-
-
 class CollapseSettings(_Strict):
     """When a run counts as collapsed (`xstilts.analysis.collapse.CollapseConfig`)."""
 
     modal_threshold: float | None = None
     majority_margin: float | None = None
 
+    @field_validator("*")
+    @classmethod
+    def _checked_by_the_analysis(cls, value: Any, info: ValidationInfo) -> Any:
+        """Each key is checked by `CollapseConfig` itself (one place for the allowed values);
+        the error is this key's, so it names the key's line."""
+        from xstilts.analysis.collapse import CollapseConfig
+
+        if value is not None:
+            CollapseConfig(**{str(info.field_name): value})
+        return value
+
+    def config(self) -> CollapseConfig:
+        from xstilts.analysis.collapse import CollapseConfig
+
+        return CollapseConfig(**self.model_dump(exclude_none=True))
+
 
 class AnalysisSettings(_Strict):
     """How the report analyses the results (`xstilts report`, and the end of `xstilts run`);
     never part of a stage key, so changing it re-analyses without re-running anything. A key
-    left out takes `xstilts.analysis.stats.AnalysisConfig`'s default, which the report states."""
+    left out takes `xstilts.analysis.stats.AnalysisConfig`'s default, which the report states;
+    a key set is checked by `AnalysisConfig` itself (the allowed splits, size axes, ...)."""
 
-    split: Literal["dev", "test"] | None = None
+    split: str | None = None
     target: str | None = None
     """The label of the headline verdict: a language code or an average such as
     "avg excl. en" (the default) or "avg incl. en"."""
-    size_column: SizeColumn | None = None
+    size_column: str | None = None
     n_boot: int | None = None
     seed: int | None = None
     ci_level: float | None = None
     min_seeds: int | None = None
     include_multitask: bool | None = None
-    example_resampling: Literal["shared", "independent"] | None = None
+    example_resampling: str | None = None
     regression: bool | None = None
     floor_rule: bool | None = None
     floor_learned_share: float | None = None
     collapse: CollapseSettings = CollapseSettings()
 
-    @model_validator(mode="after")
-    def _valid(self) -> AnalysisSettings:
-        if self.model_dump(exclude_none=True) != {"collapse": {}}:
-            self.configs()  # the analysis's own checks, reported against the study file
-        return self
-
-    def configs(self) -> tuple[AnalysisConfig, CollapseConfig]:
-        """(`AnalysisConfig`, `CollapseConfig`) with the keys this section sets."""
-        from xstilts.analysis.collapse import CollapseConfig
+    @field_validator("*")
+    @classmethod
+    def _checked_by_the_analysis(cls, value: Any, info: ValidationInfo) -> Any:
         from xstilts.analysis.schema import LANGUAGE_GROUPS
         from xstilts.analysis.stats import AnalysisConfig
 
-        if self.target is not None and self.target not in (*PAWSX_LANGUAGES, *LANGUAGE_GROUPS):
-            raise ValueError(
-                f"analysis.target {self.target!r} is neither a language "
-                f"{PAWSX_LANGUAGES} nor an average {tuple(LANGUAGE_GROUPS)}"
-            )
+        if value is None or info.field_name == "collapse":
+            return value
+        if info.field_name == "target":
+            if value not in (*PAWSX_LANGUAGES, *LANGUAGE_GROUPS):
+                raise ValueError(
+                    f"analysis.target {value!r} is neither a language "
+                    f"{PAWSX_LANGUAGES} nor an average {tuple(LANGUAGE_GROUPS)}"
+                )
+            return value
+        AnalysisConfig(**{str(info.field_name): value})
+        return value
+
+    def configs(self) -> tuple[AnalysisConfig, CollapseConfig]:
+        """(`AnalysisConfig`, `CollapseConfig`) with the keys this section sets."""
+        from xstilts.analysis.stats import AnalysisConfig
+
         settings = self.model_dump(exclude_none=True, exclude={"collapse"})
-        collapse = self.collapse.model_dump(exclude_none=True)
-        return AnalysisConfig(**settings), CollapseConfig(**collapse)
+        return AnalysisConfig(**settings), self.collapse.config()
 
 
 class Study(_Strict):

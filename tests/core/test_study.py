@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -133,9 +134,13 @@ def test_analysis_section_sets_only_what_it_names(tmp_path: Path) -> None:
     ],
 )
 def test_bad_analysis_settings_name_the_file(tmp_path: Path, section: str, message: str) -> None:
+    text = MINIMAL + f"\n[analysis]\n{section}\n"
     with pytest.raises(StudyError, match=message) as err:
-        parse_study(MINIMAL + f"\n[analysis]\n{section}\n", tmp_path / "s.toml")
+        parse_study(text, tmp_path / "s.toml")
     assert "s.toml" in str(err.value)
+    # the analysis's own check reports against the key, so the message names the key's line
+    last = len(text.splitlines())
+    assert re.search(rf"line {last}: analysis\.", str(err.value)), str(err.value)
 
 
 def test_errors_name_the_line_of_the_bad_key(tmp_path: Path) -> None:

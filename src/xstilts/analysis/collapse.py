@@ -58,8 +58,15 @@ def detect_collapse(
 
     Without predictions for a run the constant-prediction check is skipped (NaN shares) and
     says so in `reasons`; without an English dev result the majority check is skipped."""
-    cfg = config or CollapseConfig()
-    res = validate_results(results)
+    pred = validate_predictions(predictions) if predictions is not None else None
+    return flag_collapsed_runs(validate_results(results), pred, config or CollapseConfig())
+
+
+def flag_collapsed_runs(
+    res: pd.DataFrame, pred: pd.DataFrame | None, cfg: CollapseConfig
+) -> pd.DataFrame:
+    """`detect_collapse` on tables already validated (`validate_results`,
+    `validate_predictions`), for callers that validated them for their own use."""
     meta = (
         res.drop_duplicates("run_id")[
             ["run_id", "ladder", "model", "condition", "category", "seed"]
@@ -72,8 +79,7 @@ def detect_collapse(
     out["modal_share_en_dev"] = np.nan
     out["worst_lang_modal_share"] = np.nan
     out["worst_lang"] = ""
-    if predictions is not None and len(predictions):
-        pred = validate_predictions(predictions)
+    if pred is not None and len(pred):
         pred = pred[pred["split"].isin(cfg.splits) & pred["run_id"].isin(meta.index)]
         if len(pred):
             pooled = pred.groupby("run_id")["pred"].mean()

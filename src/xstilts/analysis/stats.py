@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from xstilts.analysis.collapse import detect_collapse
+from xstilts.analysis.collapse import CollapseConfig, flag_collapsed_runs
 from xstilts.analysis.schema import (
     AVG_EXCL_EN,
     CATEGORIES,
@@ -597,12 +597,12 @@ def analyze(
     (`AnalysisConfig.floor_rule`); without them they are detected with the default thresholds."""
     cfg = config or AnalysisConfig()
     res_all = validate_results(results)
+    pred = validate_predictions(predictions) if predictions is not None else None
     if cfg.floor_rule and collapse_flags is None:
-        collapse_flags = detect_collapse(res_all, predictions)
+        collapse_flags = flag_collapsed_runs(res_all, pred, CollapseConfig())
     res = res_all[res_all["split"] == cfg.split]
     if res.empty:
         raise ValueError(f"results have no rows for split {cfg.split!r}")
-    pred = validate_predictions(predictions) if predictions is not None else None
     root = np.random.default_rng(cfg.seed)
     ex_rng, seed_rng, task_rng = root.spawn(3)
     rr = _run_replicates(res, pred, cfg, ex_rng)
