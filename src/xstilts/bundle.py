@@ -7,7 +7,7 @@ SHA-256 and size of every member. `open_bundle` unpacks it into a cache dir, ver
 member against the manifest as it goes; a mismatch names the member. `UnpackedBundle` gives the
 data dir (for XSTILTS_DATA_DIR) and puts the bundled encoder stages into a store.
 
-Layout inside the tar (uncompressed `.tar`, or `.tar.gz` / `.tar.zst` by the file name):
+Layout inside the tar (uncompressed `.tar`, or `.tar.gz` / `.tar.xz` / `.tar.zst` by the file name):
 
     MANIFEST.json                   format, study name, members {name: {sha256, size}}, encoders
     study.toml                      the study file as written
@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import shutil
 import tarfile
@@ -67,11 +68,13 @@ def _compression(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".tar.gz", ".tgz")):
         return "gz"
+    if name.endswith((".tar.xz", ".txz")):
+        return "xz"
     if name.endswith((".tar.zst", ".tzst", ".tar.zstd")):
         return "zst"
     if name.endswith(".tar"):
         return ""
-    raise BundleError(f"{path}: a bundle is named .tar, .tar.gz/.tgz or .tar.zst")
+    raise BundleError(f"{path}: a bundle is named .tar, .tar.gz/.tgz, .tar.xz or .tar.zst")
 
 
 def _zstd() -> Any:
@@ -91,6 +94,9 @@ def _open_write(path: Path) -> Iterator[IO[bytes]]:
         if kind == "gz":
             with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
                 yield gz  # type: ignore[misc]
+        elif kind == "xz":  # the smallest with the standard library alone (GPU carry limits)
+            with lzma.LZMAFile(raw, mode="wb", preset=9) as xz:
+                yield xz
         elif kind == "zst":
             with (
                 _zstd().ZstdCompressor(level=10, threads=-1).stream_writer(raw, closefd=False) as zw
@@ -109,6 +115,9 @@ def _open_read(path: Path) -> Iterator[IO[bytes]]:
         if kind == "gz":
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz  # type: ignore[misc]
+        elif kind == "xz":
+            with lzma.LZMAFile(raw, mode="rb") as xz:
+                yield xz
         elif kind == "zst":
             with _zstd().ZstdDecompressor().stream_reader(raw) as zr:
                 yield zr

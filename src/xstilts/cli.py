@@ -291,7 +291,10 @@ def run(
 def bundle(
     study_file: StudyArg,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="The bundle: .tar, .tar.gz or .tar.zst.")
+        Path,
+        typer.Option(
+            "--output", "-o", help="The bundle: .tar, .tar.gz, .tar.xz (smallest) or .tar.zst."
+        ),
     ],
     encoders: Annotated[
         str,

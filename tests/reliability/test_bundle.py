@@ -98,19 +98,23 @@ def test_altered_member_is_refused_by_name(tmp_path: Path, bundled: tuple[Path, 
     assert not list((node / "cache").glob("*/data")), "nothing unpacked is left to be used"
 
 
-def test_gzip_and_zstd_bundles_roundtrip(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [("b.tar.gz", b"\x1f\x8b"), ("b.tar.xz", b"\xfd7zXZ\x00"), ("b.tar.zst", b"\x28\xb5\x2f\xfd")],
+)
+def test_compressed_bundles_roundtrip(tmp_path: Path, name: str, magic: bytes) -> None:
     from xstilts.bundle import _open_read, _open_write
 
-    for name in ("b.tar.gz", "b.tar.zst"):
-        if name.endswith(".zst"):
-            pytest.importorskip("zstandard")
-        with _open_write(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="w|") as tar:
-            info = tarfile.TarInfo("x")
-            info.size = 3
-            tar.addfile(info, io.BytesIO(b"abc"))
-        with _open_read(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
-            member = tar.next()
-            assert member is not None and tar.extractfile(member).read() == b"abc"  # type: ignore[union-attr]
+    if name.endswith(".zst"):
+        pytest.importorskip("zstandard")
+    with _open_write(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="w|") as tar:
+        info = tarfile.TarInfo("x")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    with _open_read(tmp_path / name) as fh, tarfile.open(fileobj=fh, mode="r|") as tar:
+        member = tar.next()
+        assert member is not None and tar.extractfile(member).read() == b"abc"  # type: ignore[union-attr]
+    assert (tmp_path / name).read_bytes().startswith(magic)  # compressed as its name says
 
 
 @pytest.mark.slow
