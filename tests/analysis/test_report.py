@@ -303,3 +303,69 @@ def summary_rows(md: str, heading: str) -> dict[str, list[str]]:
         if line.startswith("| ") and not line.startswith("| ladder")
     ]
     return {row[1]: row for row in cells}
+
+
+def _one_task_collapses_at_the_top(rng_seed: int = 5):
+    """A constant +3 pp gap, except that the syntactic task syn1 collapses at L9 and L12 (as
+    UD-UPOS did on the GPU): the syntactic mean drops there and the gap seems to grow."""
+    sim = simulate_study(
+        n_test=300, n_dev=200, langs=("de",), gap=0.03, task_sd=0.002, seed_sd=0.003,
+        rng_seed=rng_seed,
+    )  # fmt: skip
+    top = sim.results[
+        sim.results["model"].isin(["L9", "L12"]) & (sim.results["condition"] == "syn1")
+    ]
+    for rid in sorted(set(top["run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    return sim
+
+
+def test_leave_one_task_out_finds_the_task_a_verdict_rests_on():
+    from xstilts.analysis.collapse import detect_collapse
+    from xstilts.analysis.report import leave_one_task_out
+    from xstilts.analysis.stats import analyze
+
+    sim = _one_task_collapses_at_the_top()
+    cfg = AnalysisConfig(n_boot=300, regression=False)
+    flags = detect_collapse(sim.results, sim.predictions)
+    full = analyze(sim.results, sim.predictions, cfg, collapse_flags=flags).headline()[0]
+    assert full.verdict == "amplifies"  # driven by one task
+    left = leave_one_task_out(sim.results, sim.predictions, cfg, flags)
+    assert [(t.condition, t.category) for t in left] == [
+        ("syn1", "syntactic"), ("syn2", "syntactic"), ("syn3", "syntactic"),
+        ("sem1", "semantic"), ("sem2", "semantic"), ("sem3", "semantic"),
+    ]  # fmt: skip
+    by_task = {
+        t.condition: next(v for v in t.stats.verdicts if v.lang == full.lang)
+        for t in left
+        if t.stats is not None
+    }
+    assert by_task["syn1"].verdict == "inconclusive"
+    assert abs(by_task["syn1"].slope) < 0.02  # the planted truth: no trend
+    assert {by_task[c].verdict for c in by_task if c != "syn1"} == {"amplifies"}
+    # the control and multi-task conditions are never left out; nor is a category's only task
+    only = sim.results[~sim.results["condition"].isin(["syn2", "syn3"])]
+    alone = leave_one_task_out(only, None, cfg, detect_collapse(only, None))
+    assert [t.condition for t in alone] == ["sem1", "sem2", "sem3"]
+
+
+def test_report_says_when_a_verdict_changes_without_one_task(tmp_path):
+    sim = _one_task_collapses_at_the_top()
+    paths = build_report(sim.results, sim.predictions, sim.intermediate, META, tmp_path, config=CFG)
+    md = paths.markdown.read_text("utf-8")
+    assert (
+        "Leaving out one task at a time (6 tasks): the verdict changes without syn1 (inconclusive)"
+        in md
+    )
+    section = md.split("### Leave one task out (avg excl. en)")[1].split("###")[0]
+    rows = [r for r in section.splitlines() if r.startswith("| sim depth truncations")]
+    assert [r.split(" | ")[1] for r in rows] == [
+        "(none)",
+        "syn1",
+        "syn2",
+        "syn3",
+        "sem1",
+        "sem2",
+        "sem3",
+    ]
+    assert "<h3>Leave one task out</h3>" in paths.html.read_text("utf-8")

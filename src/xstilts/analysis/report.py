@@ -192,6 +192,120 @@ def _without_runs(
         return None, f"analysis without {what} runs failed: {exc}"
 
 
+LEAVE_ONE_OUT_NOTE = (
+    "Each row repeats the analysis without one task's runs at every rung (no regression "
+    "check; multi-task conditions and the control stay): a verdict or slope that moves when "
+    "one task is left out rests on that task. The floor and completeness rules are applied "
+    "anew, so a rung can enter or leave the slope."
+)
+
+
+@dataclass(frozen=True)
+class TaskLeftOut:
+    """The analysis without one single-task condition (`leave_one_task_out`)."""
+
+    condition: str
+    category: str
+    ladders: tuple[str, ...]
+    """The ladders it is left out of: those with runs of it and another task of its category."""
+    stats: StudyStats | None
+    note: str
+    """Why `stats` is None ("" otherwise)."""
+
+
+def leave_one_task_out(
+    res: pd.DataFrame, pred: pd.DataFrame | None, cfg: AnalysisConfig, flags: pd.DataFrame
+) -> list[TaskLeftOut]:
+    """The analysis (no regression check) without each single-task syntactic or semantic
+    condition in turn, i.e. without its runs at every rung, for the categories that keep at
+    least one task when one is left out: does a verdict rest on a single task? Multi-task
+    conditions and the control are never left out. Syntactic tasks first, each category in
+    the results' order."""
+    multi = multitask_map(res, cfg.multitask_conditions)
+    runs = res.drop_duplicates("run_id")
+    runs = runs[runs["category"].isin(["syntactic", "semantic"])]
+    runs = runs[~runs["condition"].astype(str).map(multi).fillna(False).astype(bool)]
+    tasks = runs.drop_duplicates(["ladder", "condition"])[["ladder", "condition", "category"]]
+    n_in_category = tasks.groupby(["ladder", "category"])["condition"].transform("size")
+    tasks = tasks[n_in_category >= 2]
+    out = []
+    for category in ("syntactic", "semantic"):
+        of_category = tasks[tasks["category"] == category]
+        for condition in of_category["condition"].astype(str).drop_duplicates():
+            ladders = of_category.loc[of_category["condition"] == condition, "ladder"]
+            drop = set(res.loc[res["condition"] == condition, "run_id"].astype(str))
+            stats, note = _without_runs(res, pred, drop, cfg, f"a run of {condition}", flags)
+            out.append(TaskLeftOut(condition, category, tuple(map(str, ladders)), stats, note))
+    return out
+
+
+def _left_out_verdict(t: TaskLeftOut, ladder: str, label: str) -> LadderVerdict | None:
+    if t.stats is None or ladder not in t.ladders:
+        return None
+    return next((v for v in t.stats.verdicts if v.ladder == ladder and v.lang == label), None)
+
+
+def _leave_one_out_rows(stats: StudyStats, left: list[TaskLeftOut], label: str) -> pd.DataFrame:
+    """Per ladder: the verdict on `label` with every task, then without each task in turn."""
+    level = f"{100 * stats.config.ci_level:g}% CI"
+    rows = []
+    for v in stats.verdicts:
+        if v.lang != label:
+            continue
+        for t in [None, *(t for t in left if v.ladder in t.ladders)]:
+            if t is None and not any(v.ladder in x.ladders for x in left):
+                continue  # no task of this ladder can be left out
+            k = v if t is None else _left_out_verdict(t, v.ladder, label)
+            row: dict[str, Any] = {
+                "ladder": v.ladder,
+                "left out": "(none)" if t is None else t.condition,
+                "category": "" if t is None else t.category,
+            }
+            if k is None:
+                assert t is not None
+                row.update({"verdict": "–", "why": t.note or "ladder has no runs left"})
+            else:
+                row.update(
+                    {
+                        "verdict": k.verdict,
+                        "slope (pp/decade)": fmt_pp(k.slope),
+                        level: fmt_ci(k.slope_ci),
+                        "gap at smallest (pp)": f"{fmt_pp(k.gap_smallest)} "
+                        f"{fmt_ci(k.gap_smallest_ci)}",
+                        "gap at largest (pp)": f"{fmt_pp(k.gap_largest)} "
+                        f"{fmt_ci(k.gap_largest_ci)}",
+                        "rungs": k.n_rungs,
+                        "why": "; ".join(k.reasons),
+                    }
+                )
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _leave_one_out_line(v: LadderVerdict, left: list[TaskLeftOut]) -> str:
+    """The verdict box's line: whether the ladder's verdict survives leaving out any one task
+    ("" when no task can be left out)."""
+    found = [
+        (t.condition, _left_out_verdict(t, v.ladder, v.lang)) for t in left if v.ladder in t.ladders
+    ]
+    if not found:
+        return ""
+    changed = [
+        f"{c} ({k.verdict if k else 'no analysis'})"
+        for c, k in found
+        if k is None or k.verdict != v.verdict
+    ]
+    slopes = [k.slope for _, k in found if k is not None and np.isfinite(k.slope)]
+    text = f"Leaving out one task at a time ({len(found)} tasks): " + (
+        f"the verdict stays {v.verdict} without any one of them"
+        if not changed
+        else "the verdict changes without " + ", ".join(changed)
+    )
+    if slopes:
+        text += f"; slope {fmt_pp(min(slopes))} to {fmt_pp(max(slopes))} pp/decade"
+    return text
+
+
 def _sensitivity_sentence(name: str, k: LadderVerdict) -> str:
     if k.n_rungs < 2:
         return f"{name}: {k.verdict} ({k.n_rungs} rung(s) in the slope; a slope needs 2)"
@@ -614,6 +728,7 @@ def build_report(
         learned_stats, learned_note = _without_runs(
             res, pred, unlearned_ids, cfg, "unlearned-intermediate", flags
         )
+    left_out_tasks = leave_one_task_out(res, pred, cfg, flags)
     consistency = accuracy_consistency(res, pred) if pred is not None else None
     by_size = res.sort_values(["params_non_embedding", "model"])["model"].drop_duplicates()
     inter = intermediate_summary(intermediate, by_size.tolist())
@@ -726,6 +841,9 @@ def build_report(
         line = _unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
         if line:
             extra.append(_e(line) + ".")
+        line = _leave_one_out_line(v, left_out_tasks)
+        if line:
+            extra.append(_e(line) + ".")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             extra.append(f"<b>{_e(warning)}</b>")
@@ -740,6 +858,10 @@ def build_report(
     other_avgs = [g for g in LANGUAGE_GROUPS if g not in breakdown]
     h.append("<h3>By language group</h3>")
     h.append(_html_table(_verdict_rows(stats, [*breakdown, *other_avgs])))
+    if left_out_tasks:
+        h.append("<h3>Leave one task out</h3>")
+        h.append(f"<p class='muted'>{_e(LEAVE_ONE_OUT_NOTE)}</p>")
+        h.append(_html_table(_leave_one_out_rows(stats, left_out_tasks, target)))
     h.append("<h3>Regression check: accuracy ~ category × log10(size)</h3>")
     h.append(_html_table(_regression_rows(stats)))
 
@@ -875,6 +997,9 @@ def build_report(
         line = _unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
         if line:
             md.append(f"  - {line}")
+        line = _leave_one_out_line(v, left_out_tasks)
+        if line:
+            md.append(f"  - {line}")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             md.append(f"  - **{warning}**")
@@ -892,6 +1017,10 @@ def build_report(
     )
     md.append("### By language group\n")
     md.append(_md_table(_verdict_rows(stats, [*breakdown, *other_avgs])))
+    if left_out_tasks:
+        md.append(f"### Leave one task out ({target})\n")
+        md.append(f"{LEAVE_ONE_OUT_NOTE}\n")
+        md.append(_md_table(_leave_one_out_rows(stats, left_out_tasks, target)))
     md.append(f"### Gap per rung ({target})\n")
     md.append(_md_table(_gap_rows(stats, target)))
     md.append("## Study design\n")
