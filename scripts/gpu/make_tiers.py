@@ -68,9 +68,22 @@ def make_tiers(
     return [(group, members) for group, members in lines if members]
 
 
-def check_lines(ids: list[str], checks: list[list[str]]) -> list[tuple[str, list[str]]]:
+def rung_settings(study_path: Path, overrides: list[str]) -> dict[str, set[str]]:
+    """{rung name: the dotted keys it sets itself}, e.g. {"e5-small": {"target.lr"}}."""
+    study = load_study(study_path, overrides)
+    return {
+        m.name: {f"target.{k}" for k in m.target} | {f"intermediate.{k}" for k in m.intermediate}
+        for m in study.models
+    }
+
+
+def check_lines(
+    ids: list[str], checks: list[list[str]], own: dict[str, set[str]] | None = None
+) -> list[tuple[str, list[str]]]:
     """(group, run ids + ["--", extra args]) lines of the `--check GROUP GLOB KEY=VALUE...`
-    options: one target-phase-only line per setting."""
+    options: one target-phase-only line per setting. A check is a study-wide `--set`, which a
+    rung's own setting of the same key overrides (`own`: `rung_settings`), so such a check
+    would silently train that rung's usual stage: refused, with the override to use instead."""
     lines: list[tuple[str, list[str]]] = []
     for group, glob, *settings in checks:
         members = [rid for rid in ids if fnmatch.fnmatchcase(rid, glob)]
@@ -80,6 +93,15 @@ def check_lines(ids: list[str], checks: list[list[str]]) -> list[tuple[str, list
             key, sep, value = setting.partition("=")
             if not sep or not key or not value or " " in setting:
                 raise SystemExit(f"--check {group} {glob}: {setting!r} is not KEY=VALUE")
+            setters = sorted({r.split("__")[0] for r in members} & {
+                rung for rung, keys in (own or {}).items() if key in keys
+            })  # fmt: skip
+            if setters:
+                raise SystemExit(
+                    f"--check {group} {glob}: {', '.join(setters)} set(s) {key} in the study "
+                    f"file, which a study-wide {setting} does not change; leave the rung out of "
+                    f"the glob or check it with --set models.{setters[0]}.{key}={value}"
+                )
             extra = ["--", "--stages", "encoder,target", "--set", setting]
             lines.append((group, members + extra))
     return lines
@@ -110,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = make_tiers(ids, done, args.tier, args.rest)
     pending = sum(len(m) for _, m in lines)
     print(f"# {pending} of {len(ids)} runs ({len(done & set(ids))} done); see make_tiers.py")
-    for group, members in check_lines(ids, args.check) + lines:
+    own = rung_settings(args.study, args.overrides)
+    for group, members in check_lines(ids, args.check, own) + lines:
         print(group, " ".join(members))
     print(f"{pending} runs in {len(lines)} lines", file=sys.stderr)
     return 0

@@ -95,3 +95,22 @@ def test_run_study_worker_passes_a_lines_extra_arguments_after_the_study_lr(
         [*head, "--only", "s4__*", "--only", "s8__*"],
     ]
     assert _worker_commands(tmp_path / "e5", tiers + "\n", "e5") == [[*head, "--only", "e__*"]]
+
+
+def test_a_check_of_a_key_a_rung_sets_itself_is_refused(m: ModuleType) -> None:
+    """A study-wide --set does not reach a rung that sets the key itself: the check would train
+    the rung's usual stage under a check's name. Refused, naming the override that works."""
+    ids = ["small__none__s1", "base__none__s1"]
+    own = {"small": {"target.lr"}, "base": set()}
+    with pytest.raises(SystemExit, match=r"small set\(s\) target.lr in the study file.*"
+                       r"--set models.small.target.lr=3e-5"):  # fmt: skip
+        m.check_lines(ids, [["g", "*__none__s1", "target.lr=3e-5"]], own)
+    assert m.check_lines(ids, [["g", "base*", "target.lr=3e-5"]], own)[0][1][0] == "base__none__s1"
+    ok = m.check_lines(ids, [["g", "small*", "models.small.target.lr=3e-5"]], own)
+    assert ok[0][1][-2:] == ["--set", "models.small.target.lr=3e-5"]
+    assert m.check_lines(ids, [["g", "small*", "target.epochs=5"]], own)  # a key it leaves alone
+
+
+def test_rung_settings_reads_each_rungs_own_keys(m: ModuleType) -> None:
+    own = m.rung_settings(REPO / "studies" / "pawsx-scaling-hub.toml", [])
+    assert own["e5-small"] == {"target.lr"} and own["xlmr-large"] == set()
