@@ -4,6 +4,9 @@ directory, first-k-layer truncation, safetensors-only loading, offline errors an
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,6 +264,30 @@ def test_hub_source_loads_a_local_path_like_a_hub_id(tmp_path: Path) -> None:
     assert AutoTokenizer.from_pretrained(out)("ab")["input_ids"][0] == 0
     record = json.loads((out / PROVENANCE_FILENAME).read_text())
     assert record["source"] == "hub" and record["layers_available"] == 2
+
+
+def test_hub_id_loads_from_the_hub_cache_and_records_its_commit(tmp_path: Path) -> None:
+    """A hub id resolved the way a user's machine resolves it after a download: from the
+    Hugging Face cache (`HF_HOME/hub/models--ORG--NAME/snapshots/COMMIT`), offline here."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-home" / "hub" / "models--xstilts-test--tiny-xlmr"
+    save_model_dir(tiny_xlmr(layers=2), repo / "snapshots" / commit, tmp_path)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    out = tmp_path / "enc"
+    # huggingface_hub reads HF_HOME when imported: a fresh interpreter, as on a user's machine
+    code = (
+        "import sys; from xstilts.models.sources import materialize_encoder; "
+        "materialize_encoder('hub', 'xstilts-test/tiny-xlmr', 1, sys.argv[1])"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    ran = subprocess.run(
+        [sys.executable, "-c", code, str(out)], env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert AutoModel.from_pretrained(out).config.num_hidden_layers == 1
+    record = json.loads((out / PROVENANCE_FILENAME).read_text())
+    assert record["resolved"] == "xstilts-test/tiny-xlmr" and record["commit"] == commit
 
 
 def test_hub_offline_error_is_friendly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

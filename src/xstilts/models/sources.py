@@ -274,6 +274,18 @@ def _offline() -> bool:
     return any(flag.strip().upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
 
 
+def _hub_commit(reference: str, revision: str | None) -> str | None:
+    """The hub commit whose cached snapshot the files were read from (what an unpinned
+    revision resolved to); None for a plain directory or a file that is not cached."""
+    if Path(reference).is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(reference, "config.json", revision=revision)
+    parts = Path(found).parts if isinstance(found, str) else ()
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts[:-1] else None
+
+
 def _save_transformers_encoder(
     spec: EncoderSpec, directory: Path, reference: str, *, local_files_only: bool
 ) -> None:
@@ -310,6 +322,7 @@ def _save_transformers_encoder(
             "name_or_path": spec.name_or_path,
             "resolved": reference,
             "revision": spec.revision,
+            "commit": _hub_commit(reference, spec.revision),
             "layers_available": available,
             "layers_kept": kept,
             "model_class": type(model).__name__,
