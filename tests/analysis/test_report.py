@@ -223,7 +223,7 @@ def test_report_names_rungs_left_out_of_the_slope(tmp_path):
 
 
 def test_unlearned_runs_sign_and_grouping():
-    from xstilts.analysis.report import unlearned_runs
+    from xstilts.analysis.sensitivity import unlearned_runs
 
     inter = pd.DataFrame(
         [  # model, condition, task, seed, metric, value, baseline
@@ -322,7 +322,7 @@ def _one_task_collapses_at_the_top(rng_seed: int = 5):
 
 def test_leave_one_task_out_finds_the_task_a_verdict_rests_on():
     from xstilts.analysis.collapse import detect_collapse
-    from xstilts.analysis.report import leave_one_task_out
+    from xstilts.analysis.sensitivity import leave_one_task_out
     from xstilts.analysis.stats import analyze
 
     sim = _one_task_collapses_at_the_top()

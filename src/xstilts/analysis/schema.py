@@ -183,3 +183,13 @@ def group_members(label: str, langs: Iterable[str]) -> tuple[str, ...]:
     if label in LANGUAGE_GROUPS:
         return tuple(lang for lang in LANGUAGE_GROUPS[label] if lang in present)
     return (label,) if label in present else ()
+
+
+LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "mse", "mae", "rmse", "wer", "cer")
+"""Substrings of metric names where smaller is better (loss-like)."""
+
+
+def lower_is_better(metrics: pd.Series) -> np.ndarray:
+    """Per metric name: whether smaller values are better (loss-like), by `LOWER_IS_BETTER`."""
+    low = metrics.str.lower().map(lambda m: any(k in m for k in LOWER_IS_BETTER))
+    return low.to_numpy(dtype=bool)
