@@ -53,6 +53,7 @@ def simulate_study(
     gap_slope: float = 0.0,
     task_sd: float = 0.01,
     seed_sd: float = 0.01,
+    task_rung_sd: float = 0.0,
     none_offset: float = -0.01,
     multitask: bool = False,
     majority: float = 0.55,
@@ -63,7 +64,8 @@ def simulate_study(
     """Draw one ladder of `sizes` (non-embedding parameters) × conditions × seeds.
 
     True accuracy = base + size_effect·(x − x̄) ± gap(x)/2 (semantic +, syntactic −)
-    + task effect + seed effect + language offset, with x = log10(size) and
+    + task effect + task × rung effect (`task_rung_sd`: a task that helps more at one size than
+    another, which a slope cannot average away) + seed effect + language offset, with x = log10(size) and
     gap(x) = gap + gap_slope·(x − x̄); the `none` control sits at base + none_offset.
     Each example is answered correctly with that probability, independently. Models are
     named `<model_prefix>L<layers>` (a prefix keeps run ids unique when ladders are joined)."""
@@ -89,8 +91,13 @@ def simulate_study(
         model = f"{model_prefix}L{3 * (i + 1)}"
         dx = float(x[i] - xbar)
         g = gap + gap_slope * dx
-        syn_mean = np.mean([task_eff[c] for c in syn]) if syn else np.nan
-        sem_mean = np.mean([task_eff[c] for c in sem]) if sem else np.nan
+        rung_eff = {c: 0.0 for c, _ in conditions}
+        if task_rung_sd > 0:  # drawn only when asked, so other settings keep their draws
+            rung_eff.update(
+                {c: float(rng.normal(0, task_rung_sd)) for c, k in conditions if k != "none"}
+            )
+        syn_mean = np.mean([task_eff[c] + rung_eff[c] for c in syn]) if syn else np.nan
+        sem_mean = np.mean([task_eff[c] + rung_eff[c] for c in sem]) if sem else np.nan
         truth_gap[model] = float(g + sem_mean - syn_mean)
         for cond, cat in conditions:
             shift = {"none": none_offset, "syntactic": -g / 2, "semantic": g / 2}[cat]
@@ -111,6 +118,7 @@ def simulate_study(
                         + size_effect * dx
                         + shift
                         + task_eff[cond]
+                        + rung_eff[cond]
                         + float(rng.normal(0, seed_sd)),
                     }
                 )
