@@ -42,3 +42,16 @@ def test_cli_prints_the_design_and_the_table(m: ModuleType, capsys) -> None:
     assert "2 rungs over 1.00 decades" in out and "planted slope (pp/decade)" in out
     with pytest.raises(SystemExit):
         m.main(["--sizes", "1e7"])
+
+
+def test_a_task_by_size_interaction_needs_the_tasks_resampled_ci(m: ModuleType) -> None:
+    """Tasks that help more at some sizes than others (2 pp here) move the gap without any
+    trend: the verdict's CI (tasks fixed) then calls slopes that are not there, the CI that
+    resamples the tasks does not."""
+    row = m.simulate_power(
+        (1e7, 1e8, 1e9), [0.0], sims=6, n_test=300, n_dev=100, n_boot=100, seed_sd=0.002,
+        task_sd=0.002, task_rung_sd=0.02, gap=0.08,
+    ).iloc[0]  # fmt: skip
+    assert row["slope CI excludes 0"] >= 2 / 6
+    assert row["tasks resampled: CI excludes 0"] == 0.0 and row["tasks resampled: covers"] == 1.0
+    assert row["tasks resampled: median half-width"] > 2 * row["median CI half-width (pp/decade)"]
