@@ -45,9 +45,10 @@ def test_cli_prints_the_design_and_the_table(m: ModuleType, capsys) -> None:
 
 
 def test_a_task_by_size_interaction_needs_the_tasks_resampled_ci(m: ModuleType) -> None:
-    """Tasks that help more at some sizes than others (2 pp here) move the gap without any
-    trend: the verdict's CI (tasks fixed) then calls slopes that are not there, the CI that
-    resamples the tasks does not."""
+    """Tasks that help more at some sizes than others (2 pp here) move the gap of these tasks
+    without a trend of syntactic vs semantic tasks in general: the verdict's CI (conditional
+    on the tasks chosen) then finds slopes that are these tasks' own; the CI that resamples the
+    tasks, which speaks for tasks like them, does not."""
     row = m.simulate_power(
         (1e7, 1e8, 1e9), [0.0], sims=6, n_test=300, n_dev=100, n_boot=100, seed_sd=0.002,
         task_sd=0.002, task_rung_sd=0.02, gap=0.08,
