@@ -8,16 +8,17 @@ exactly as the report does (hierarchical bootstrap, verdict rule), and count.
 For each planted slope (pp of gap per 10× non-embedding parameters): the share of simulations
 whose slope CI excludes 0 (a change of the gap is found), the shares of the report's verdicts
 ("amplifies" also needs the gap's sign over the ladder resolved, so a small gap `--gap` that a
-slope carries across 0 reads "inconclusive"), the median estimated slope and the median half-
-width of its CI. The noise defaults are measured on the published GPU runs (docs/results/pawsx-
-scaling/, e5-small L9/L12, runs that learned PAWS): seed SD 0.7 pp of zero-shot average accuracy
-per run, task SD 0.5 pp; `--task-rung-sd` adds a task × rung interaction (a task that helps more
-at one size), which the published runs cannot tell from seed noise. The verdict's CI (seeds and
-examples resampled) is conditional on the tasks chosen, so with such an interaction it finds
-trends that are these tasks' own; the columns "tasks resampled" give the report's second CI,
-which resamples the tasks too and speaks for tasks like them ("CI covers" counts the planted,
-population-level slope). What it does not model: runs that collapse (the UD tasks at L9/L12),
-which move a gap by 10 pp or more; the report leaves floor rungs out and says so.
+slope carries across 0 reads "inconclusive"), the median estimated slope and the median
+half-width of its CI. The noise defaults are measured on the published GPU runs
+(docs/results/pawsx-scaling/, e5-small L9/L12, runs that learned PAWS): seed SD 0.7 pp of
+zero-shot average accuracy per run, task SD 0.5 pp; `--task-rung-sd` adds a task × rung
+interaction (a task that helps more at one size), which the published runs cannot tell from seed
+noise. The verdict's CI (seeds and examples resampled) is conditional on the tasks chosen, so
+with such an interaction it finds trends that are these tasks' own; the columns "tasks
+resampled" give the report's second CI, which resamples the tasks too and speaks for tasks like
+them ("CI covers" counts the planted, population-level slope). What it does not model: runs that
+collapse (the UD tasks at L9/L12), which move a gap by 10 pp or more; the report leaves floor
+rungs out and says so.
 """
 
 from __future__ import annotations
