@@ -59,6 +59,17 @@ CHECKS = (
             (3, []),
         )
     ]
+    + [  # section 6, second session: seeds 2 and 4 (4 is not a study seed: the seed list is
+        # widened, which changes no stage key)
+        (
+            "/work/scratch-cpu/e5runs",
+            "/work/shared/data",
+            f"e5-small-L9__none__s{seed}",
+            ["study.seeds=[1,2,3,4,5]", *o],
+        )
+        for seed in (2, 4)
+        for o in ([], ["target.warmup_ratio=0.3"])
+    ]
     + [
         (
             "/tmp/colaexp/base",
