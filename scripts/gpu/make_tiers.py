@@ -34,12 +34,11 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts.plan import run_identifier
-from xstilts.study import load_study
+from xstilts.study import Study, load_study
 
 
-def run_ids(study_path: Path, overrides: list[str]) -> list[str]:
+def run_ids(study: Study) -> list[str]:
     """Every run id of the study, seed-major."""
-    study = load_study(study_path, overrides)
     return [
         run_identifier(m.name, c.name, seed)
         for seed in study.study.seeds
@@ -68,9 +67,8 @@ def make_tiers(
     return [(group, members) for group, members in lines if members]
 
 
-def rung_settings(study_path: Path, overrides: list[str]) -> dict[str, set[str]]:
+def rung_settings(study: Study) -> dict[str, set[str]]:
     """{rung name: the dotted keys it sets itself}, e.g. {"e5-small": {"target.lr"}}."""
-    study = load_study(study_path, overrides)
     return {
         m.name: {f"target.{k}" for k in m.target} | {f"intermediate.{k}" for k in m.intermediate}
         for m in study.models
@@ -128,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     done: set[str] = set()
     for path in args.done:
         done |= set(pd.read_csv(path, usecols=["run_id"])["run_id"])
-    ids = run_ids(args.study, args.overrides)
+    study = load_study(args.study, args.overrides)
+    ids = run_ids(study)
     lines = make_tiers(ids, done, args.tier, args.rest)
     pending = sum(len(m) for _, m in lines)
     print(f"# {pending} of {len(ids)} runs ({len(done & set(ids))} done); see make_tiers.py")
-    own = rung_settings(args.study, args.overrides)
-    for group, members in check_lines(ids, args.check, own) + lines:
+    for group, members in check_lines(ids, args.check, rung_settings(study)) + lines:
         print(group, " ".join(members))
     print(f"{pending} runs in {len(lines)} lines", file=sys.stderr)
     return 0

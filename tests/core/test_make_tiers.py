@@ -11,6 +11,8 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
+from xstilts.study import load_study
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gpu" / "make_tiers.py"
 STUDY = REPO / "studies" / "pawsx-scaling.toml"
@@ -30,7 +32,7 @@ def test_first_matching_tier_wins_and_done_runs_are_skipped(m: ModuleType) -> No
 
 
 def test_script_on_the_study_file(tmp_path: Path, m: ModuleType) -> None:
-    ids = m.run_ids(STUDY, [])
+    ids = m.run_ids(load_study(STUDY))
     assert len(ids) == len(set(ids)) == 216 and ids[0].endswith("__s1") and ids[-1].endswith("__s3")
     done = tmp_path / "results.csv"
     pd.DataFrame({"run_id": ids[:10], "accuracy": 0.5}).to_csv(done, index=False)
@@ -112,5 +114,5 @@ def test_a_check_of_a_key_a_rung_sets_itself_is_refused(m: ModuleType) -> None:
 
 
 def test_rung_settings_reads_each_rungs_own_keys(m: ModuleType) -> None:
-    own = m.rung_settings(REPO / "studies" / "pawsx-scaling-hub.toml", [])
+    own = m.rung_settings(load_study(REPO / "studies" / "pawsx-scaling-hub.toml"))
     assert own["e5-small"] == {"target.lr"} and own["xlmr-large"] == set()
