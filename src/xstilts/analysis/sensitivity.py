@@ -123,9 +123,10 @@ def leave_one_out_rows(stats: StudyStats, left: list[TaskLeftOut], label: str) -
     for v in stats.verdicts:
         if v.lang != label:
             continue
-        for t in [None, *(t for t in left if v.ladder in t.ladders)]:
-            if t is None and not any(v.ladder in x.ladders for x in left):
-                continue  # no task of this ladder can be left out
+        mine = [t for t in left if v.ladder in t.ladders]
+        if not mine:
+            continue  # no task of this ladder can be left out
+        for t in [None, *mine]:
             k = v if t is None else left_out_verdict(t, v.ladder, label)
             row: dict[str, Any] = {
                 "ladder": v.ladder,
