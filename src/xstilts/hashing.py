@@ -8,7 +8,7 @@ import json
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 _HASH_CHUNK = 1 << 20
@@ -42,6 +42,18 @@ def sha256_file(path: str | Path) -> str:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_sha256(src: IO[bytes], out: IO[bytes]) -> tuple[str, int]:
+    """Copy `src` to `out` in chunks, hashing the bytes on the way: (hex SHA-256, bytes
+    copied). For data read once (a download, a bundle member) and checked as it is written."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := src.read(_HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        out.write(chunk)
+    return digest.hexdigest(), size
 
 
 def distribution_version(name: str) -> str | None:

@@ -3,7 +3,6 @@ Text comes back as the translators wrote it: CSV quoting undone, `NS` placeholde
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import shutil
 import tarfile
@@ -17,6 +16,7 @@ from typing import Any
 from xstilts.data.errors import DataFormatError
 from xstilts.data.io import iter_lines
 from xstilts.data.records import PairExample
+from xstilts.hashing import copy_sha256
 
 PAWSX_LANGS: tuple[str, ...] = ("en", "de", "es", "fr", "ja", "ko", "zh")
 PAWSX_HEADER: tuple[str, ...] = ("id", "sentence1", "sentence2", "label")
@@ -208,12 +208,8 @@ def verify_pawsx_archive(archive: str | Path) -> list[tarfile.TarInfo]:
 
 
 def _download(url: str, target: Path, timeout: float) -> str:
-    digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response, open(target, "wb") as out:
-        while chunk := response.read(1 << 20):
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()
+        return copy_sha256(response, out)[0]
 
 
 def download_pawsx_release(
