@@ -31,10 +31,9 @@ import time
 import numpy as np
 import pandas as pd
 
+from xstilts.analysis.schema import LANGUAGES
 from xstilts.analysis.simulate import simulate_study
 from xstilts.analysis.stats import AnalysisConfig, analyze
-
-LANGS = ("en", "de", "es", "fr", "ja", "ko", "zh")
 
 
 def simulate_power(
@@ -67,7 +66,7 @@ def simulate_power(
                 n_syntactic=n_syntactic,
                 n_semantic=n_semantic,
                 n_seeds=seeds,
-                langs=LANGS,
+                langs=LANGUAGES,
                 n_test=n_test,
                 n_dev=n_dev,
                 gap=gap,
