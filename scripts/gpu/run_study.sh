@@ -82,17 +82,24 @@ wait_until_done() {  # wait_until_done POLL PID...: until none of PIDs lives or 
 pids=()
 pretrain=()
 for i in $(seq "${PRETRAIN_WORKERS:-4}"); do
-  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'scratch-*' --no-report \
+  "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only "${PRETRAIN_ONLY:-scratch-*}" \
+    --no-report \
     > "$LOGS/pretrain_$i.log" 2>&1 &
   pretrain+=($!)
   pids+=($!)
 done
-# PRETRAIN_ALONE=1: nothing else starts until the scratch family is pretrained (or the limit is
-# near): fine-tuning processes beside them took most of the GPU in session B, and the stopped
-# pretraining is what a capped call loses most (docs/results/pawsx-scaling/README.md)
+# PRETRAIN_ALONE=1: nothing else starts until the scratch family is pretrained (or the limit, or
+# PRETRAIN_ALONE_UNTIL seconds after the start, is reached; pretraining goes on after that):
+# fine-tuning processes beside them took most of the GPU in session B, and the stopped
+# pretraining is what a capped call loses most (docs/results/pawsx-scaling/README.md).
+# PRETRAIN_ONLY (default 'scratch-*') picks the rungs these processes pretrain.
 if [ "${PRETRAIN_ALONE:-0}" = 1 ] && [ ${#pretrain[@]} -gt 0 ]; then
+  FULL_LIMIT=$LIMIT
+  LIMIT=${PRETRAIN_ALONE_UNTIL:-$LIMIT}
+  [ "$LIMIT" -gt "$FULL_LIMIT" ] && LIMIT=$FULL_LIMIT
   wait_until_done 2 "${pretrain[@]}"
-  say "pretraining done (alone)"
+  LIMIT=$FULL_LIMIT
+  say "pretraining alone until now: $alive of ${#pretrain[@]} processes still pretraining"
 fi
 sweep=()
 for lr in $SWEEP_LRS; do
