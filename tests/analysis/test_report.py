@@ -349,6 +349,63 @@ def test_leave_one_task_out_finds_the_task_a_verdict_rests_on():
     assert [t.condition for t in alone] == ["sem1", "sem2", "sem3"]
 
 
+def _mix_collapses_at_the_top():
+    """A constant +3 pp gap for single tasks and mixes alike, except that the syntactic mix
+    collapses at L9 and L12 (as all_syntactic, which holds the UD tasks, did on the GPU)."""
+    sim = simulate_study(
+        n_test=300, n_dev=200, langs=("de",), gap=0.03, task_sd=0.002, seed_sd=0.003,
+        multitask=True, rng_seed=5,
+    )  # fmt: skip
+    res = sim.results
+    top = res[res["model"].isin(["L9", "L12"]) & (res["condition"] == "all_syntactic")]
+    for rid in sorted(set(top["run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    return sim
+
+
+def test_multitask_only_compares_the_mixes_alone():
+    from xstilts.analysis.collapse import detect_collapse
+    from xstilts.analysis.sensitivity import multitask_only, multitask_only_line
+    from xstilts.analysis.stats import analyze
+
+    sim = _mix_collapses_at_the_top()
+    cfg = AnalysisConfig(n_boot=300, regression=False)
+    flags = detect_collapse(sim.results, sim.predictions)
+    full = analyze(sim.results, sim.predictions, cfg, collapse_flags=flags).headline()[0]
+    assert full.verdict == "inconclusive"  # the single tasks: a constant gap
+    mixes, note = multitask_only(sim.results, sim.predictions, cfg, flags)
+    assert mixes is not None and note == ""
+    k = next(v for v in mixes.verdicts if v.lang == full.lang)
+    assert k.verdict == "amplifies"  # the collapsed syntactic mix at the top
+    # the gap at a rung is all_semantic minus all_syntactic, nothing else
+    res = sim.results[(sim.results["split"] == "test") & (sim.results["lang"] == "de")]
+    at = res[res["model"] == k.largest].groupby("condition")["accuracy"].mean()
+    assert k.gap_largest == pytest.approx(at["all_semantic"] - at["all_syntactic"])
+    line = multitask_only_line(full, mixes, note)
+    assert line.startswith("Multi-task conditions alone (mix minus mix): amplifies, slope +")
+    assert f"at {k.largest}" in line
+    # no syntactic mix, no analysis and no line
+    no_mix = sim.results[sim.results["condition"] != "all_syntactic"]
+    assert multitask_only(no_mix, None, cfg, detect_collapse(no_mix, None)) == (None, "")
+    assert multitask_only_line(full, None, "") == ""
+
+
+def test_report_gives_the_mixes_alone_only_when_there_are_mixes(tmp_path):
+    sim = _mix_collapses_at_the_top()
+    md = build_report(sim.results, sim.predictions, sim.intermediate, META, tmp_path / "a",
+                      config=CFG).markdown.read_text("utf-8")  # fmt: skip
+    assert "  - Multi-task conditions alone (mix minus mix): amplifies" in md
+    section = md.split("### Multi-task conditions alone (avg excl. en)")[1].split("##")[0]
+    assert [r.split(" | ")[1] for r in section.splitlines() if r.startswith("| sim")] == [
+        "L3", "L6", "L9", "L12"
+    ]  # fmt: skip
+    single = sim.results[~sim.results["condition"].str.startswith("all_")]
+    md = build_report(single, None, None, META, tmp_path / "b", config=CFG).markdown.read_text(
+        "utf-8"
+    )
+    assert "Multi-task conditions alone" not in md
+
+
 def test_report_says_when_a_verdict_changes_without_one_task(tmp_path):
     sim = _one_task_collapses_at_the_top()
     paths = build_report(sim.results, sim.predictions, sim.intermediate, META, tmp_path, config=CFG)

@@ -37,9 +37,12 @@ from xstilts.analysis.schema import (
 )
 from xstilts.analysis.sensitivity import (
     LEAVE_ONE_OUT_NOTE,
+    MULTITASK_ONLY_NOTE,
     leave_one_out_line,
     leave_one_out_rows,
     leave_one_task_out,
+    multitask_only,
+    multitask_only_line,
     unlearned_line,
     unlearned_runs,
     without_runs,
@@ -538,6 +541,7 @@ def build_report(
             res, pred, unlearned_ids, cfg, "unlearned-intermediate", flags
         )
     left_out_tasks = leave_one_task_out(res, pred, cfg, flags)
+    mixes_stats, mixes_note = multitask_only(res, pred, cfg, flags)
     consistency = accuracy_consistency(res, pred) if pred is not None else None
     by_size = res.sort_values(["params_non_embedding", "model"])["model"].drop_duplicates()
     inter = intermediate_summary(intermediate, by_size.tolist())
@@ -653,6 +657,9 @@ def build_report(
         line = leave_one_out_line(v, left_out_tasks)
         if line:
             extra.append(_e(line) + ".")
+        line = multitask_only_line(v, mixes_stats, mixes_note)
+        if line:
+            extra.append(_e(line) + ".")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             extra.append(f"<b>{_e(warning)}</b>")
@@ -671,6 +678,10 @@ def build_report(
         h.append("<h3>Leave one task out</h3>")
         h.append(f"<p class='muted'>{_e(LEAVE_ONE_OUT_NOTE)}</p>")
         h.append(_html_table(leave_one_out_rows(stats, left_out_tasks, target)))
+    if mixes_stats is not None:
+        h.append("<h3>Multi-task conditions alone</h3>")
+        h.append(f"<p class='muted'>{_e(MULTITASK_ONLY_NOTE)}</p>")
+        h.append(_html_table(_gap_rows(mixes_stats, target)))
     h.append("<h3>Regression check: accuracy ~ category × log10(size)</h3>")
     h.append(_html_table(_regression_rows(stats)))
 
@@ -809,6 +820,9 @@ def build_report(
         line = leave_one_out_line(v, left_out_tasks)
         if line:
             md.append(f"  - {line}")
+        line = multitask_only_line(v, mixes_stats, mixes_note)
+        if line:
+            md.append(f"  - {line}")
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             md.append(f"  - **{warning}**")
@@ -830,6 +844,10 @@ def build_report(
         md.append(f"### Leave one task out ({target})\n")
         md.append(f"{LEAVE_ONE_OUT_NOTE}\n")
         md.append(_md_table(leave_one_out_rows(stats, left_out_tasks, target)))
+    if mixes_stats is not None:
+        md.append(f"### Multi-task conditions alone ({target})\n")
+        md.append(f"{MULTITASK_ONLY_NOTE}\n")
+        md.append(_md_table(_gap_rows(mixes_stats, target)))
     md.append(f"### Gap per rung ({target})\n")
     md.append(_md_table(_gap_rows(stats, target)))
     md.append("## Study design\n")

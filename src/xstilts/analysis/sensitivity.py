@@ -1,6 +1,6 @@
 """Sensitivity analyses of the verdict: the analysis again without some runs (collapsed ones,
-those whose intermediate task was not learned, each task in turn), and the sentences and
-tables the report gives them."""
+those whose intermediate task was not learned, each task in turn), the multi-task mixes
+compared alone, and the sentences and tables the report gives them."""
 
 from __future__ import annotations
 
@@ -108,6 +108,52 @@ def leave_one_task_out(
             stats, note = without_runs(res, pred, drop, cfg, f"a run of {condition}", flags)
             out.append(TaskLeftOut(condition, category, tuple(map(str, ladders)), stats, note))
     return out
+
+
+MULTITASK_ONLY_NOTE = (
+    "The same analysis on the multi-task conditions alone: each category's mix (e.g. "
+    "all_syntactic, all_semantic) stands in for its tasks, so the gap is mix minus mix; the "
+    "single-task conditions are left out and the control stays (floor rule). The headline "
+    "keeps the mixes out of the category means."
+)
+
+
+def multitask_only(
+    res: pd.DataFrame, pred: pd.DataFrame | None, cfg: AnalysisConfig, flags: pd.DataFrame
+) -> tuple[StudyStats | None, str]:
+    """The analysis (no regression check) of the multi-task conditions alone, each counted as
+    a task of its category, with the control kept for the floor rule: the semantic-minus-
+    syntactic gap of the mixes, for the ladders with a syntactic and a semantic mix. (None, "")
+    when no ladder has both; (None, why) when the analysis fails."""
+    multi = multitask_map(res, cfg.multitask_conditions)
+    is_multi = res["condition"].astype(str).map(multi).fillna(False).astype(bool)
+    categories = res[is_multi].groupby("ladder")["category"].agg(set)
+    ladders = [lad for lad, cats in categories.items() if {"syntactic", "semantic"} <= cats]
+    if not ladders:
+        return None, ""
+    single = ~is_multi & (res["category"] != "none")
+    drop = set(res.loc[single | ~res["ladder"].isin(ladders), "run_id"].astype(str))
+    mixes_cfg = dataclasses.replace(cfg, multitask_conditions=(), include_multitask=False)
+    return without_runs(res, pred, drop, mixes_cfg, "a single-task run", flags)
+
+
+def multitask_only_line(v: LadderVerdict, stats: StudyStats | None, note: str) -> str:
+    """The verdict box's line for the mixes alone ("" when the study has no such analysis or
+    the ladder has no mixes)."""
+    if stats is None:
+        return f"Multi-task conditions alone: {note}" if note else ""
+    k = next((m for m in stats.verdicts if m.ladder == v.ladder and m.lang == v.lang), None)
+    if k is None:
+        return ""
+    text = sensitivity_sentence("Multi-task conditions alone (mix minus mix)", k)
+    if k.n_rungs >= 2:
+        text += (
+            f"; gap {fmt_pp(k.gap_smallest)} pp {fmt_ci(k.gap_smallest_ci)} at {k.smallest}, "
+            f"{fmt_pp(k.gap_largest)} pp {fmt_ci(k.gap_largest_ci)} at {k.largest}"
+        )
+    elif k.n_rungs == 1:
+        text += f"; gap {fmt_pp(k.gap_largest)} pp {fmt_ci(k.gap_largest_ci)} at {k.largest}"
+    return text
 
 
 def left_out_verdict(t: TaskLeftOut, ladder: str, label: str) -> LadderVerdict | None:
