@@ -426,3 +426,16 @@ def test_report_says_when_a_verdict_changes_without_one_task(tmp_path):
         "sem3",
     ]
     assert "<h3>Leave one task out</h3>" in paths.html.read_text("utf-8")
+
+
+def test_report_says_what_the_floor_rule_changes(tmp_path):
+    sim = simulate_study(n_test=200, n_dev=200, langs=("de",), gap=0.06, rng_seed=3)
+    top = sim.results[sim.results["model"].isin(["L3", "L6"])]
+    for rid in sorted(set(top["run_id"])):
+        sim = plant_constant_predictor(sim, rid)
+    md = build_report(sim.results, sim.predictions, None, META, tmp_path, config=CFG)
+    text = md.markdown.read_text("utf-8")
+    assert (
+        "  - With the floor rule off (complete rungs at the floor enter the slope): amplifies"
+        in (text)
+    )

@@ -435,6 +435,33 @@ def test_rungs_at_the_floor_are_left_out_of_the_slope():
     assert off.headline()[0].n_rungs == 4 and off.headline()[0].verdict == "amplifies"
 
 
+def test_the_floor_rule_off_line_shows_what_the_rule_changes():
+    from xstilts.analysis.collapse import detect_collapse
+    from xstilts.analysis.sensitivity import floor_rule_line, floor_rule_off
+
+    sim = simulate_study(n_test=200, n_dev=200, langs=("en", "de"), gap=0.06, rng_seed=3)
+    sim = _collapse_rungs(sim, ["L3", "L6"])
+    flags = detect_collapse(sim.results, sim.predictions)
+    v = analyze(sim.results, sim.predictions, FAST, collapse_flags=flags).headline()[0]
+    off = floor_rule_off(sim.results, sim.predictions, FAST, flags)
+    assert off is not None
+    line = floor_rule_line(v, off)
+    assert line.startswith(
+        "With the floor rule off (complete rungs at the floor enter the slope): amplifies, slope +"
+    )
+    assert line.endswith("(4 rungs in the slope, L3 … L12)")
+    # nothing at the floor: the rule changes nothing and there is no line
+    plain = simulate_study(n_test=200, n_dev=200, langs=("en", "de"), gap=0.06, rng_seed=3)
+    pflags = detect_collapse(plain.results, plain.predictions)
+    pv = analyze(plain.results, plain.predictions, FAST, collapse_flags=pflags).headline()[0]
+    assert floor_rule_line(pv, floor_rule_off(plain.results, plain.predictions, FAST, pflags)) == ""
+    # the rule off already: no second analysis
+    assert (
+        floor_rule_off(sim.results, None, dataclasses.replace(FAST, floor_rule=False), flags)
+        is None
+    )
+
+
 def test_a_rung_where_only_some_conditions_learn_is_not_at_the_floor():
     # the control collapses at L3 but the semantic tasks learn: a real difference, kept
     sim = simulate_study(n_test=100, n_dev=100, langs=("de",), rng_seed=4)

@@ -38,6 +38,8 @@ from xstilts.analysis.schema import (
 from xstilts.analysis.sensitivity import (
     LEAVE_ONE_OUT_NOTE,
     MULTITASK_ONLY_NOTE,
+    floor_rule_line,
+    floor_rule_off,
     leave_one_out_line,
     leave_one_out_rows,
     leave_one_task_out,
@@ -542,6 +544,7 @@ def build_report(
         )
     left_out_tasks = leave_one_task_out(res, pred, cfg, flags)
     mixes_stats, mixes_note = multitask_only(res, pred, cfg, flags)
+    floor_off = floor_rule_off(res, pred, cfg, flags)
     consistency = accuracy_consistency(res, pred) if pred is not None else None
     by_size = res.sort_values(["params_non_embedding", "model"])["model"].drop_duplicates()
     inter = intermediate_summary(intermediate, by_size.tolist())
@@ -652,6 +655,9 @@ def build_report(
         elif n_collapsed:
             extra.append(f"Without collapsed runs: {_e(kept_note or 'ladder has no runs left')}.")
         line = unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
+        if line:
+            extra.append(_e(line) + ".")
+        line = floor_rule_line(v, floor_off)
         if line:
             extra.append(_e(line) + ".")
         line = leave_one_out_line(v, left_out_tasks)
@@ -815,6 +821,9 @@ def build_report(
                 f"CI {fmt_ci(k.slope_ci)}"
             )
         line = unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
+        if line:
+            md.append(f"  - {line}")
+        line = floor_rule_line(v, floor_off)
         if line:
             md.append(f"  - {line}")
         line = leave_one_out_line(v, left_out_tasks)

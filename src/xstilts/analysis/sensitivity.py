@@ -110,6 +110,34 @@ def leave_one_task_out(
     return out
 
 
+def floor_rule_off(
+    res: pd.DataFrame, pred: pd.DataFrame | None, cfg: AnalysisConfig, flags: pd.DataFrame
+) -> StudyStats | None:
+    """The analysis (no regression check) with the floor rule off, so rungs where nothing
+    learns the target enter the slope when they are complete; None when the rule is off
+    already. The rule is a judgement (a rung at the majority rate has a gap of ~0 by
+    construction), so the report shows what it changes."""
+    if not cfg.floor_rule:
+        return None
+    return analyze(
+        res, pred, dataclasses.replace(cfg, floor_rule=False, regression=False),
+        collapse_flags=flags,
+    )  # fmt: skip
+
+
+def floor_rule_line(v: LadderVerdict, off: StudyStats | None) -> str:
+    """The verdict box's line for the floor rule turned off: "" when it changes nothing for
+    this ladder (the same rungs enter the slope), else the verdict and slope without it."""
+    if off is None:
+        return ""
+    k = next((m for m in off.verdicts if m.ladder == v.ladder and m.lang == v.lang), None)
+    if k is None or k.n_rungs == v.n_rungs:
+        return ""
+    return sensitivity_sentence(
+        "With the floor rule off (complete rungs at the floor enter the slope)", k
+    )
+
+
 MULTITASK_ONLY_NOTE = (
     "The same analysis on the multi-task conditions alone: each category's mix (e.g. "
     "all_syntactic, all_semantic) stands in for its tasks, so the gap is mix minus mix; the "
