@@ -305,30 +305,42 @@ def summary_rows(md: str, heading: str) -> dict[str, list[str]]:
     return {row[1]: row for row in cells}
 
 
-def _one_task_collapses_at_the_top(rng_seed: int = 5):
-    """A constant +3 pp gap, except that the syntactic task syn1 collapses at L9 and L12 (as
-    UD-UPOS did on the GPU): the syntactic mean drops there and the gap seems to grow."""
+def _collapses_at_the_top(condition: str = "syn1", rng_seed: int = 5):
+    """A constant +3 pp gap, except that `condition` (a syntactic task or the syntactic mix)
+    collapses at L9 and L12 (as UD-UPOS, and the mix that holds it, did on the GPU): the
+    syntactic mean drops there and the gap seems to grow."""
     sim = simulate_study(
         n_test=300, n_dev=200, langs=("de",), gap=0.03, task_sd=0.002, seed_sd=0.003,
-        rng_seed=rng_seed,
+        multitask=condition.startswith("all_"), rng_seed=rng_seed,
     )  # fmt: skip
     top = sim.results[
-        sim.results["model"].isin(["L9", "L12"]) & (sim.results["condition"] == "syn1")
+        sim.results["model"].isin(["L9", "L12"]) & (sim.results["condition"] == condition)
     ]
     for rid in sorted(set(top["run_id"])):
         sim = plant_constant_predictor(sim, rid)
     return sim
 
 
+def _headline(sim):
+    """The analysis config of these tests, the collapse flags and the headline verdict."""
+    from xstilts.analysis.collapse import detect_collapse
+    from xstilts.analysis.stats import analyze
+
+    cfg = AnalysisConfig(n_boot=300, regression=False)
+    flags = detect_collapse(sim.results, sim.predictions)
+    return (
+        cfg,
+        flags,
+        analyze(sim.results, sim.predictions, cfg, collapse_flags=flags).headline()[0],
+    )
+
+
 def test_leave_one_task_out_finds_the_task_a_verdict_rests_on():
     from xstilts.analysis.collapse import detect_collapse
     from xstilts.analysis.sensitivity import leave_one_task_out
-    from xstilts.analysis.stats import analyze
 
-    sim = _one_task_collapses_at_the_top()
-    cfg = AnalysisConfig(n_boot=300, regression=False)
-    flags = detect_collapse(sim.results, sim.predictions)
-    full = analyze(sim.results, sim.predictions, cfg, collapse_flags=flags).headline()[0]
+    sim = _collapses_at_the_top()
+    cfg, flags, full = _headline(sim)
     assert full.verdict == "amplifies"  # driven by one task
     left = leave_one_task_out(sim.results, sim.predictions, cfg, flags)
     assert [(t.condition, t.category) for t in left] == [
@@ -349,29 +361,12 @@ def test_leave_one_task_out_finds_the_task_a_verdict_rests_on():
     assert [t.condition for t in alone] == ["sem1", "sem2", "sem3"]
 
 
-def _mix_collapses_at_the_top():
-    """A constant +3 pp gap for single tasks and mixes alike, except that the syntactic mix
-    collapses at L9 and L12 (as all_syntactic, which holds the UD tasks, did on the GPU)."""
-    sim = simulate_study(
-        n_test=300, n_dev=200, langs=("de",), gap=0.03, task_sd=0.002, seed_sd=0.003,
-        multitask=True, rng_seed=5,
-    )  # fmt: skip
-    res = sim.results
-    top = res[res["model"].isin(["L9", "L12"]) & (res["condition"] == "all_syntactic")]
-    for rid in sorted(set(top["run_id"])):
-        sim = plant_constant_predictor(sim, rid)
-    return sim
-
-
 def test_multitask_only_compares_the_mixes_alone():
     from xstilts.analysis.collapse import detect_collapse
     from xstilts.analysis.sensitivity import multitask_only, multitask_only_line
-    from xstilts.analysis.stats import analyze
 
-    sim = _mix_collapses_at_the_top()
-    cfg = AnalysisConfig(n_boot=300, regression=False)
-    flags = detect_collapse(sim.results, sim.predictions)
-    full = analyze(sim.results, sim.predictions, cfg, collapse_flags=flags).headline()[0]
+    sim = _collapses_at_the_top("all_syntactic")
+    cfg, flags, full = _headline(sim)
     assert full.verdict == "inconclusive"  # the single tasks: a constant gap
     mixes, note = multitask_only(sim.results, sim.predictions, cfg, flags)
     assert mixes is not None and note == ""
@@ -391,7 +386,7 @@ def test_multitask_only_compares_the_mixes_alone():
 
 
 def test_report_gives_the_mixes_alone_only_when_there_are_mixes(tmp_path):
-    sim = _mix_collapses_at_the_top()
+    sim = _collapses_at_the_top("all_syntactic")
     md = build_report(sim.results, sim.predictions, sim.intermediate, META, tmp_path / "a",
                       config=CFG).markdown.read_text("utf-8")  # fmt: skip
     assert "  - Multi-task conditions alone (mix minus mix): amplifies" in md
@@ -407,7 +402,7 @@ def test_report_gives_the_mixes_alone_only_when_there_are_mixes(tmp_path):
 
 
 def test_report_says_when_a_verdict_changes_without_one_task(tmp_path):
-    sim = _one_task_collapses_at_the_top()
+    sim = _collapses_at_the_top()
     paths = build_report(sim.results, sim.predictions, sim.intermediate, META, tmp_path, config=CFG)
     md = paths.markdown.read_text("utf-8")
     assert (
