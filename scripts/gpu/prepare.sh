@@ -11,8 +11,8 @@
 #
 #   bash scripts/gpu/prepare.sh [--data-only] [-- MAKE_TIERS_ARGS...]
 #
-# MAKE_TIERS_ARGS default to the plan in docs/results/pawsx-scaling/README.md (e5 runs first,
-# then scratch). Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY.
+# MAKE_TIERS_ARGS default to the plan in docs/results/pawsx-scaling/README.md (every worker: the
+# e5 runs first, then the scratch runs; run_study.sh WORKER_GROUPS="all:N"). Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${SHARED_DATA:-../shared/data}
@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ ${#TIERS_ARGS[@]} -gt 0 ] || TIERS_ARGS=(--tier e5 'e5-*' --tier scratch 'scratch-*')
+# every worker (group "all") takes the e5 runs first, then the scratch runs
+[ ${#TIERS_ARGS[@]} -gt 0 ] || TIERS_ARGS=(--tier all 'e5-*' --tier all 'scratch-*')
 
 # 1. data. The cut is `zcat | head -n N | gzip -n -9` (no name or time in the header), which is
 #    what reproduces session A's bytes; Python's gzip module writes other bytes.
