@@ -63,6 +63,14 @@ def without_runs(
         return None, f"analysis without {what} runs failed: {exc}"
 
 
+def verdict_or_none(stats: StudyStats, ladder: str, lang: str) -> LadderVerdict | None:
+    """`StudyStats.verdict`, or None where that analysis has no such ladder × label."""
+    try:
+        return stats.verdict(ladder, lang)
+    except KeyError:
+        return None
+
+
 LEAVE_ONE_OUT_NOTE = (
     "Each row repeats the analysis without one task's runs at every rung (no regression "
     "check; multi-task conditions and the control stay): a verdict or slope that moves when "
@@ -130,7 +138,7 @@ def floor_rule_line(v: LadderVerdict, off: StudyStats | None) -> str:
     this ladder (the same rungs enter the slope), else the verdict and slope without it."""
     if off is None:
         return ""
-    k = next((m for m in off.verdicts if m.ladder == v.ladder and m.lang == v.lang), None)
+    k = verdict_or_none(off, v.ladder, v.lang)
     if k is None or k.n_rungs == v.n_rungs:
         return ""
     return sensitivity_sentence(
@@ -170,7 +178,7 @@ def multitask_only_line(v: LadderVerdict, stats: StudyStats | None, note: str) -
     the ladder has no mixes)."""
     if stats is None:
         return f"Multi-task conditions alone: {note}" if note else ""
-    k = next((m for m in stats.verdicts if m.ladder == v.ladder and m.lang == v.lang), None)
+    k = verdict_or_none(stats, v.ladder, v.lang)
     if k is None:
         return ""
     text = sensitivity_sentence("Multi-task conditions alone (mix minus mix)", k)
@@ -187,7 +195,7 @@ def multitask_only_line(v: LadderVerdict, stats: StudyStats | None, note: str) -
 def left_out_verdict(t: TaskLeftOut, ladder: str, label: str) -> LadderVerdict | None:
     if t.stats is None or ladder not in t.ladders:
         return None
-    return next((v for v in t.stats.verdicts if v.ladder == ladder and v.lang == label), None)
+    return verdict_or_none(t.stats, ladder, label)
 
 
 def leave_one_out_rows(stats: StudyStats, left: list[TaskLeftOut], label: str) -> pd.DataFrame:
