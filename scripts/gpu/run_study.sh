@@ -67,13 +67,14 @@ xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
 say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
 
 
-wait_until_done() {  # wait_until_done POLL PID...: until none of PIDs lives or the limit; sets $alive
-  local poll=$1 p
-  shift
+wait_until_done() {  # wait_until_done POLL UNTIL PID...: until none of PIDs lives or UNTIL
+  local poll=$1 until=$2 p  # seconds after the start (capped at the limit); sets $alive
+  shift 2
+  [ "$until" -gt "$LIMIT" ] && until=$LIMIT
   while :; do
     alive=0
     for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-    [ "$alive" -eq 0 ] || [ "$(el)" -ge "$LIMIT" ] && return
+    [ "$alive" -eq 0 ] || [ "$(el)" -ge "$until" ] && return
     sleep "$poll"
   done
 }
@@ -83,8 +84,7 @@ pids=()
 pretrain=()
 for i in $(seq "${PRETRAIN_WORKERS:-4}"); do
   "${XS[@]}" run "$STUDY" --bundle "$BUNDLE" --stages encoder --only "${PRETRAIN_ONLY:-scratch-*}" \
-    --no-report \
-    > "$LOGS/pretrain_$i.log" 2>&1 &
+    --no-report > "$LOGS/pretrain_$i.log" 2>&1 &
   pretrain+=($!)
   pids+=($!)
 done
@@ -94,11 +94,7 @@ done
 # pretraining is what a capped call loses most (docs/results/pawsx-scaling/README.md).
 # PRETRAIN_ONLY (default 'scratch-*') picks the rungs these processes pretrain.
 if [ "${PRETRAIN_ALONE:-0}" = 1 ] && [ ${#pretrain[@]} -gt 0 ]; then
-  FULL_LIMIT=$LIMIT
-  LIMIT=${PRETRAIN_ALONE_UNTIL:-$LIMIT}
-  [ "$LIMIT" -gt "$FULL_LIMIT" ] && LIMIT=$FULL_LIMIT
-  wait_until_done 2 "${pretrain[@]}"
-  LIMIT=$FULL_LIMIT
+  wait_until_done 2 "${PRETRAIN_ALONE_UNTIL:-$LIMIT}" "${pretrain[@]}"
   say "pretraining alone until now: $alive of ${#pretrain[@]} processes still pretraining"
 fi
 sweep=()
@@ -175,7 +171,7 @@ else
     pids+=($!)
   done
 fi
-wait_until_done 5 "${pids[@]}"
+wait_until_done 5 "$LIMIT" "${pids[@]}"
 say "stopping: $alive workers still running"
 touch "$LOGS/stop"  # tier loops start nothing new
 for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
