@@ -7,12 +7,13 @@ published `results.csv`, `intermediate.csv` and `predictions.parquet` of DEST:
 
     python scripts/gpu/merge_results.py docs/results/pawsx-scaling CALL/runs/pawsx-scaling
 
-and refuses, naming the file and the runs, when a run is in both (a call's store reused by the
-next call holds the earlier call's runs too: merge the last call's files once), when the
-columns differ, or when a prediction file has no result rows. Intermediate rows and predictions
-are kept only for the runs in the call's results.csv (a run stopped after its intermediate stage
-is not a result). `predictions.parquet` is written with zstd level 19: every GPU call carries
-the working tree, and with it this file, within 64 MiB.
+and refuses, naming the file and the runs and writing nothing, when a run is in both (a call's
+store reused by the next call holds the earlier call's runs too: merge the last call's files
+once), when the columns differ, or when a prediction file lacks a published column.
+Intermediate rows and predictions are kept only for the runs in the call's results.csv (a run
+stopped after its intermediate stage or its evaluation is not a result). `predictions.parquet`
+is written with zstd level 19: every GPU call carries the working tree, and with it this file,
+within 64 MiB.
 """
 
 from __future__ import annotations

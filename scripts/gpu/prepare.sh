@@ -12,7 +12,8 @@
 #   bash scripts/gpu/prepare.sh [--data-only] [-- MAKE_TIERS_ARGS...]
 #
 # MAKE_TIERS_ARGS default to the plan in docs/results/pawsx-scaling/README.md (every worker: the
-# e5 runs first, then the scratch runs; run_study.sh WORKER_GROUPS="all:N"). Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY.
+# e5 runs first, then the scratch runs; run_study.sh WORKER_GROUPS="all:N").
+# Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY, PYTHON (.venv).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${SHARED_DATA:-../shared/data}
@@ -79,7 +80,8 @@ done
 ls .gpu/whl
 
 # 3. bundle
-XSTILTS_DATA_DIR=$DATA "$(dirname "$PY")/xstilts" bundle "$STUDY" -o .gpu/bundle.tar.xz --encoders compact
+XSTILTS_DATA_DIR=$DATA "$(dirname "$PY")/xstilts" bundle "$STUDY" -o .gpu/bundle.tar.xz \
+  --encoders compact
 
 # 4. run list
 XSTILTS_DATA_DIR=$DATA "$PY" scripts/gpu/make_tiers.py "$STUDY" \

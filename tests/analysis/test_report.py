@@ -428,9 +428,6 @@ def test_report_says_what_the_floor_rule_changes(tmp_path):
     top = sim.results[sim.results["model"].isin(["L3", "L6"])]
     for rid in sorted(set(top["run_id"])):
         sim = plant_constant_predictor(sim, rid)
-    md = build_report(sim.results, sim.predictions, None, META, tmp_path, config=CFG)
-    text = md.markdown.read_text("utf-8")
-    assert (
-        "  - With the floor rule off (complete rungs at the floor enter the slope): amplifies"
-        in (text)
-    )
+    paths = build_report(sim.results, sim.predictions, None, META, tmp_path, config=CFG)
+    line = "  - With the floor rule off (complete rungs at the floor enter the slope): amplifies"
+    assert line in paths.markdown.read_text("utf-8")

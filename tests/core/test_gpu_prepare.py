@@ -53,8 +53,11 @@ def test_the_cut_corpus_has_the_bytes_the_gpu_runs_hashed(tmp_path: Path, shared
     with gzip.open(data / "multilingual-text" / "ko.txt.gz", "rt", encoding="utf-8") as f:
         assert sum(1 for _ in f) == 65_000
     # a second run finds the cut in place and keeps it
+    cut = data / "multilingual-text" / "en.txt.gz"
+    written = cut.stat().st_mtime_ns
     again = _prepare(shared, data)
     assert again.returncode == 0 and "SHA-256 as published" in again.stdout
+    assert cut.stat().st_mtime_ns == written
 
 
 def test_another_corpus_is_refused_with_the_file_named(tmp_path: Path):
