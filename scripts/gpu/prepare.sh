@@ -13,7 +13,10 @@
 #
 # MAKE_TIERS_ARGS default to the plan in docs/results/pawsx-scaling/README.md (every worker: the
 # e5 runs first, then the scratch runs; run_study.sh WORKER_GROUPS="all:N").
-# Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY, PYTHON (.venv).
+# Environment: SHARED_DATA (../shared/data), GPU_DATA (.gpu/data), STUDY, PYTHON (.venv),
+# BUNDLE_MODELS (globs on rung names, space-separated: pack only these rungs' encoders, e.g.
+# 'scratch-*' once every e5 run is published: 28 instead of 50 MB, so the carry fits again;
+# run_study.sh then needs ADOPT_ONLY= as the bundle holds no e5 encoder to adopt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED=${SHARED_DATA:-../shared/data}
@@ -80,8 +83,11 @@ done
 ls .gpu/whl
 
 # 3. bundle
+MODEL_ARGS=()
+read -ra GLOBS <<< "${BUNDLE_MODELS:-}"  # read -a does not expand the globs
+for g in "${GLOBS[@]}"; do MODEL_ARGS+=(--models "$g"); done
 XSTILTS_DATA_DIR=$DATA "$(dirname "$PY")/xstilts" bundle "$STUDY" -o .gpu/bundle.tar.xz \
-  --encoders compact
+  --encoders compact "${MODEL_ARGS[@]}"
 
 # 4. run list
 XSTILTS_DATA_DIR=$DATA "$PY" scripts/gpu/make_tiers.py "$STUDY" \

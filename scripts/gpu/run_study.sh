@@ -61,9 +61,16 @@ SMI=$!
   say "gpu bench batch $1 x $2: rc=$? $(grep -o 'MFU.*' "$LOGS/gpu_bench_b$1_t$2.log" | head -1)"
 done
 
-# 2. open the bundle once, adopt the bundled encoders
-xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only 'e5-*' --no-report \
-  > $LOGS/adopt.log 2>&1 || { say "adopt failed"; tail -30 $LOGS/adopt.log; }
+# 2. open the bundle once, adopt the bundled encoders of ADOPT_ONLY (a glob on run ids; empty: a
+#    bundle without e5 encoders, BUNDLE_MODELS of prepare.sh, is only opened, by `status`)
+ADOPT_ONLY=${ADOPT_ONLY-'e5-*'}
+if [ -n "$ADOPT_ONLY" ]; then
+  xs run "$STUDY" --bundle "$BUNDLE" --stages encoder --only "$ADOPT_ONLY" --no-report \
+    > $LOGS/adopt.log 2>&1 || { say "adopt failed"; tail -30 $LOGS/adopt.log; }
+else
+  xs status "$STUDY" --bundle "$BUNDLE" > $LOGS/adopt.log 2>&1 \
+    || { say "bundle open failed"; tail -30 $LOGS/adopt.log; }
+fi
 say "bundle opened: $(grep -o 'encoders from the bundle: [0-9]*' $LOGS/adopt.log)"
 
 
