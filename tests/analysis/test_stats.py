@@ -435,6 +435,25 @@ def test_rungs_at_the_floor_are_left_out_of_the_slope():
     assert off.headline()[0].n_rungs == 4 and off.headline()[0].verdict == "amplifies"
 
 
+def test_a_sensitivity_line_says_why_it_is_inconclusive_when_its_slope_ci_excludes_zero():
+    from xstilts.analysis.sensitivity import sensitivity_sentence
+
+    sim = simulate_study(n_test=200, n_dev=200, langs=("en", "de"), gap=0.06, rng_seed=3)
+    v = analyze(sim.results, sim.predictions, FAST).headline()[0]
+    why = "the gap changes with size but its sign over the ladder is unresolved"
+    unresolved = dataclasses.replace(
+        v, verdict="inconclusive", slope=-0.03, slope_ci=(-0.07, -0.001), reasons=(why,)
+    )
+    line = sensitivity_sentence("With X", unresolved)
+    assert line.startswith("With X: inconclusive, slope -3.00 pp/decade, CI [-7.00, -0.10]")
+    assert line.endswith(f"; inconclusive although the CI excludes 0: {why}")
+    # a CI across 0 explains itself; a decided verdict has nothing to explain
+    across = dataclasses.replace(unresolved, slope_ci=(-0.07, 0.01))
+    assert "although" not in sensitivity_sentence("With X", across)
+    decided = dataclasses.replace(unresolved, verdict="diminishes", reasons=())
+    assert "although" not in sensitivity_sentence("With X", decided)
+
+
 def test_the_floor_rule_off_line_shows_what_the_rule_changes():
     from xstilts.analysis.collapse import detect_collapse
     from xstilts.analysis.sensitivity import floor_rule_line, floor_rule_off

@@ -261,12 +261,19 @@ def leave_one_out_line(v: LadderVerdict, left: list[TaskLeftOut]) -> str:
 
 
 def sensitivity_sentence(name: str, k: LadderVerdict) -> str:
+    """One line of a verdict box: the verdict and slope of a variant analysis. An
+    "inconclusive" whose slope CI excludes 0 says why (e.g. the gap's sign is unresolved), so
+    the line does not read as contradicting itself."""
     if k.n_rungs < 2:
         return f"{name}: {k.verdict} ({k.n_rungs} rung(s) in the slope; a slope needs 2)"
-    return (
+    text = (
         f"{name}: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade, CI {fmt_ci(k.slope_ci)} "
         f"({k.n_rungs} rungs in the slope, {k.smallest} … {k.largest})"
     )
+    lo, hi = k.slope_ci
+    if k.verdict == "inconclusive" and (lo > 0 or hi < 0) and k.reasons:
+        text += f"; inconclusive although the CI excludes 0: {'; '.join(k.reasons)}"
+    return text
 
 
 def unlearned_line(
