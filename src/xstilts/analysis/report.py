@@ -629,6 +629,22 @@ def build_report(
     for r in stats.regressions:
         reg_by_ladder.setdefault(r.ladder, []).append(r)
 
+    # the sensitivity lines under each verdict (plain text, non-empty, in this order), for
+    # both the HTML and the Markdown verdict boxes
+    variant_lines = {
+        v.ladder: [
+            line
+            for line in (
+                unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note),
+                floor_rule_line(v, floor_off),
+                leave_one_out_line(v, left_out_tasks),
+                multitask_only_line(v, mixes_stats, mixes_note),
+            )
+            if line
+        ]
+        for v in headline
+    }
+
     # ---------------------------------------------------------------- HTML
     h: list[str] = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -654,18 +670,7 @@ def build_report(
             )
         elif n_collapsed:
             extra.append(f"Without collapsed runs: {_e(kept_note or 'ladder has no runs left')}.")
-        line = unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
-        if line:
-            extra.append(_e(line) + ".")
-        line = floor_rule_line(v, floor_off)
-        if line:
-            extra.append(_e(line) + ".")
-        line = leave_one_out_line(v, left_out_tasks)
-        if line:
-            extra.append(_e(line) + ".")
-        line = multitask_only_line(v, mixes_stats, mixes_note)
-        if line:
-            extra.append(_e(line) + ".")
+        extra += [_e(line) + "." for line in variant_lines[v.ladder]]
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             extra.append(f"<b>{_e(warning)}</b>")
@@ -820,18 +825,7 @@ def build_report(
                 f"  - Without collapsed runs: {k.verdict}, slope {fmt_pp(k.slope)} pp/decade "
                 f"CI {fmt_ci(k.slope_ci)}"
             )
-        line = unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note)
-        if line:
-            md.append(f"  - {line}")
-        line = floor_rule_line(v, floor_off)
-        if line:
-            md.append(f"  - {line}")
-        line = leave_one_out_line(v, left_out_tasks)
-        if line:
-            md.append(f"  - {line}")
-        line = multitask_only_line(v, mixes_stats, mixes_note)
-        if line:
-            md.append(f"  - {line}")
+        md += [f"  - {line}" for line in variant_lines[v.ladder]]
         warning = _collapse_warning(v.verdict, k.verdict if k is not None else None, n_collapsed)
         if warning:
             md.append(f"  - **{warning}**")
