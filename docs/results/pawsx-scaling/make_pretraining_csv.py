@@ -1,6 +1,7 @@
 """Write pretraining.csv here (the format `xstilts results --collect` writes, docs/file-formats.md)
 for the scratch rungs the published runs rest on: GPU call 3's pretraining of scratch-1m and
-scratch-2m (the call 3/4 runs used those encoders) and call 5's of scratch-4m (the call 5/6 runs),
+scratch-2m (the call 3/4 runs used those encoders), call 5's of scratch-4m (the call 5/6 runs) and
+call 9's of scratch-8m (all its runs; call 5's 8m encoder was not kept),
 from the logs and provenance those calls brought back (`gpu-call-N/logs/pretrain-scratch-*.csv`,
 `provenance-scratch-*.json`). The store itself stayed on the GPU machine, so the rows are
 assembled from those files; nothing is recomputed but the context-free reference
@@ -27,6 +28,7 @@ LOGS = {
     "scratch-1m": HERE / "gpu-call-3" / "logs",
     "scratch-2m": HERE / "gpu-call-3" / "logs",
     "scratch-4m": HERE / "gpu-call-5" / "logs",
+    "scratch-8m": HERE / "gpu-call-9" / "logs",
 }
 LADDER = "from-scratch MLM family"
 
