@@ -635,7 +635,7 @@ def build_report(
         v.ladder: [
             line
             for line in (
-                unlearned_line(res, unlearned_ids, v.ladder, learned_stats, learned_note),
+                unlearned_line(res, unlearned_ids, v, learned_stats, learned_note),
                 floor_rule_line(v, floor_off),
                 leave_one_out_line(v, left_out_tasks),
                 multitask_only_line(v, mixes_stats, mixes_note),

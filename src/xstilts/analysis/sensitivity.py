@@ -277,14 +277,14 @@ def sensitivity_sentence(name: str, k: LadderVerdict) -> str:
 
 
 def unlearned_line(
-    res: pd.DataFrame, drop: set[str], ladder: str, stats: StudyStats | None, note: str
+    res: pd.DataFrame, drop: set[str], v: LadderVerdict, stats: StudyStats | None, note: str
 ) -> str:
-    """The verdict box's line for the analysis without unlearned-intermediate runs ("" when the
-    ladder has none of them), as plain text."""
-    name = unlearned_name(res, drop, ladder)
+    """The verdict box's line for the analysis without unlearned-intermediate runs ("" when
+    `v`'s ladder has none of them), as plain text."""
+    name = unlearned_name(res, drop, v.ladder)
     if not name:
         return ""
-    u = {v.ladder: v for v in stats.headline()}.get(ladder) if stats else None
+    u = verdict_or_none(stats, v.ladder, v.lang) if stats else None
     if u is not None:
         return sensitivity_sentence(name, u)
     return f"{name}: {note or 'ladder has no runs left'}"
